@@ -1,0 +1,42 @@
+# Design Space — development commands. `make demo` and `make test` set up what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+BLENDER_EXT := $(VENV)/lib/python3.11/site-packages/bpy/5.0/scripts/addons_core/bl_pkg/cli/blender_ext.py
+REAL_BLENDER ?= ../shared/tools/real-blender
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
+ZIP := build/design_space-$(VERSION).zip
+
+.PHONY: setup demo test bench build real-blender-check clean
+
+setup: $(VENV)/.ready .data/mpfb2/.complete
+
+$(VENV)/.ready: scripts/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
+	touch $@
+
+.data/mpfb2/.complete: $(VENV)/.ready
+	$(PY) scripts/fetch_makehuman.py --dest .data
+
+demo: setup
+	$(PY) scripts/demo.py --output demo_output
+
+test: setup
+	$(PY) -m pytest tests -q -p no:cacheprovider
+
+bench: setup
+	$(PY) scripts/bench.py --output bench_output
+
+build: setup
+	mkdir -p build
+	$(PY) $(BLENDER_EXT) validate .
+	$(PY) $(BLENDER_EXT) build --source-dir . --output-dir build
+
+# The install check inside real Blender 4.3 (not in CI: it needs ../shared/tools/real-blender setup).
+real-blender-check: build
+	$(REAL_BLENDER) run -- blender --command extension validate $(ZIP)
+	$(REAL_BLENDER) run -- bash tests/install_check_real_blender.sh $(ZIP)
+
+clean:
+	rm -rf build demo_output bench_output

@@ -1,0 +1,1 @@
+"""Models and training, free of Blender."""

@@ -1,0 +1,373 @@
+"""The one place that reads and writes Blender mesh data.
+
+Everything goes through bulk `foreach_get`/`foreach_set` on attributes with contiguous numpy
+buffers; there is no per-vertex Python anywhere. Source objects are only ever read. New data
+is created through a `SceneWriter`, which can remove everything it made if a step fails, so
+an operator never leaves half-written results behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import bpy
+import numpy as np
+
+from ..shapespace.mesh_arrays import MeshArrays
+
+PART_ATTRIBUTE = "part"  # integer face attribute holding a part index
+PART_LABELS_PROPERTY = "part_labels"  # list of label names, on the mesh or the object
+PART_PROPERTY = "part"  # a child object's label
+
+_NAME_SUFFIX = re.compile(r"(\.\d{3,})+$")
+_TRAILING_INDEX = re.compile(r"[_\-. ]*\d+$")
+
+
+class BridgeError(RuntimeError):
+    """Bad input found while reading the scene; the message names the object and the fix."""
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def collection_objects(collection: bpy.types.Collection, recursive: bool = True) -> list:
+    """Objects of a collection in link order, then those of its child collections (no repeats)."""
+    seen, ordered = set(), []
+    stack = [collection]
+    while stack:
+        current = stack.pop(0)
+        for obj in current.objects:
+            if obj.name_full not in seen:
+                seen.add(obj.name_full)
+                ordered.append(obj)
+        if recursive:
+            stack[0:0] = list(current.children)
+    return ordered
+
+
+def shape_roots(objects: list) -> list:
+    """Objects that stand for whole shapes: those whose parent is not in the same set."""
+    names = {o.name_full for o in objects}
+    return [o for o in objects if o.parent is None or o.parent.name_full not in names]
+
+
+def label_from_name(name: str) -> str:
+    """'leg.003' or 'Leg_2' -> 'leg': the part label a child object's name implies."""
+    base = _NAME_SUFFIX.sub("", name)
+    base = _TRAILING_INDEX.sub("", base) or base
+    return base.strip().lower()
+
+
+def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
+    """(V, 3) float32 local positions of a mesh, in one bulk read."""
+    buf = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", buf)
+    return buf.reshape(-1, 3)
+
+
+def read_topology(mesh: bpy.types.Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Face sizes and flat corner vertex indices of a mesh."""
+    sizes = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("loop_total", sizes)
+    corners = np.empty(len(mesh.loops), dtype=np.int32)
+    mesh.loops.foreach_get("vertex_index", corners)
+    return sizes, corners
+
+
+def read_custom_properties(idblock) -> dict:
+    """Numeric, boolean and string custom properties of an ID (others are left out)."""
+    values = {}
+    for key in idblock.keys():
+        value = idblock[key]
+        if isinstance(value, (bool, int, float, str)):
+            values[key] = value
+    return values
+
+
+def _face_parts_from_attribute(obj, mesh) -> tuple[np.ndarray | None, tuple]:
+    attribute = mesh.attributes.get(PART_ATTRIBUTE)
+    if attribute is None or attribute.domain != 'FACE' or attribute.data_type != 'INT':
+        return None, ()
+    labels = mesh.get(PART_LABELS_PROPERTY, obj.get(PART_LABELS_PROPERTY))
+    parts = read_face_parts(mesh)
+    if labels is None:
+        count = int(parts.max()) + 1 if len(parts) else 0
+        labels = [f"part_{i}" for i in range(count)]
+    labels = tuple(str(label) for label in labels)
+    if len(parts) and (parts.min() < 0 or parts.max() >= len(labels)):
+        raise BridgeError(
+            f"'{obj.name}': its '{PART_ATTRIBUTE}' face attribute uses index {int(parts.max())}, "
+            f"but only {len(labels)} labels are listed in '{PART_LABELS_PROPERTY}'; add the missing labels")
+    return parts, labels
+
+
+class _MeshSource:
+    """The mesh of one object, evaluated (modifiers applied) or as stored, freed when done."""
+
+    def __init__(self, obj, depsgraph):
+        self.obj = obj
+        self.evaluated = depsgraph is not None
+        if self.evaluated:
+            self.eval_obj = obj.evaluated_get(depsgraph)
+            self.mesh = self.eval_obj.to_mesh()
+        else:
+            self.mesh = obj.data
+
+    def __enter__(self):
+        return self.mesh
+
+    def __exit__(self, *exc):
+        if self.evaluated:
+            self.eval_obj.to_mesh_clear()
+        return False
+
+
+def _transform(points: np.ndarray, matrix) -> np.ndarray:
+    m = np.asarray(matrix, dtype=np.float64)
+    if np.allclose(m, np.eye(4)):
+        return points
+    return (points.astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
+
+
+def read_shape(obj, *, space: str = "LOCAL", depsgraph=None, children: Iterable = ()) -> MeshArrays:
+    """One shape as arrays: the object's own mesh plus its mesh children as labelled parts.
+
+    space is "LOCAL" (the root object's own coordinates; children are brought into them) or
+    "WORLD". With a depsgraph the evaluated meshes (modifiers applied) are read.
+    """
+    if space not in {"LOCAL", "WORLD"}:
+        raise ValueError(f"space must be 'LOCAL' or 'WORLD', not {space!r}")
+    children = [c for c in children if c.type == 'MESH']
+    pieces = ([obj] if obj.type == 'MESH' else []) + children
+    if not pieces:
+        raise BridgeError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh, and has no mesh children; "
+                          "convert it to a mesh (Object > Convert > Mesh) or move it out of the collection")
+    root_inverse = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64))
+    verts, sizes, corners, face_parts = [], [], [], []
+    labels: list[str] = []
+    offset = 0
+    for piece in pieces:
+        with _MeshSource(piece, depsgraph) as mesh:
+            positions = read_positions(mesh)
+            piece_sizes, piece_corners = read_topology(mesh)
+            parts, piece_labels = _face_parts_from_attribute(piece, mesh)
+        world = np.array(piece.matrix_world, dtype=np.float64)
+        matrix = world if space == "WORLD" else root_inverse @ world
+        verts.append(_transform(positions, matrix))
+        sizes.append(piece_sizes)
+        corners.append(piece_corners + offset)
+        offset += len(positions)
+        if parts is None:
+            label = str(piece.get(PART_PROPERTY, "")) or (label_from_name(piece.name) if children else "")
+            piece_labels, parts = (label,), np.zeros(len(piece_sizes), dtype=np.int32)
+        remap = np.array([_label_index(labels, label) for label in piece_labels] or [0], dtype=np.int32)
+        face_parts.append(remap[parts])
+    has_parts = bool(children) or any(label for label in labels)
+    attributes = read_custom_properties(obj)
+    attributes.pop(PART_LABELS_PROPERTY, None)
+    return MeshArrays(
+        obj.name,
+        np.concatenate(verts),
+        np.concatenate(sizes),
+        np.concatenate(corners),
+        attributes=attributes,
+        face_parts=np.concatenate(face_parts) if has_parts else None,
+        part_labels=tuple(labels) if has_parts else (),
+    )
+
+
+def _label_index(labels: list, label: str) -> int:
+    if label not in labels:
+        labels.append(label)
+    return labels.index(label)
+
+
+def read_collection(collection, *, recursive: bool = True, space: str = "LOCAL",
+                    evaluated: bool = False, depsgraph=None) -> list[MeshArrays]:
+    """Every shape of a collection as MeshArrays, with custom properties and part labels.
+
+    A shape is a top-level object of the collection together with its child objects (its parts).
+    Raises BridgeError naming the collection or object when there is nothing usable.
+    """
+    if collection is None:
+        raise BridgeError("No collection given; pick a collection of mesh objects in the Design Space panel")
+    objects = collection_objects(collection, recursive)
+    if not objects:
+        raise BridgeError(f"Collection '{collection.name}' is empty; add mesh objects to it or pick another")
+    bpy.context.view_layer.update()  # world matrices are stale until the depsgraph is evaluated
+    if evaluated and depsgraph is None:
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+    if not evaluated:
+        depsgraph = None
+    members = {o.name_full for o in objects}
+    shapes = []
+    for root in shape_roots(objects):
+        children = [c for c in root.children_recursive if c.name_full in members]
+        if root.type != 'MESH' and not any(c.type == 'MESH' for c in children):
+            raise BridgeError(
+                f"'{root.name}' in collection '{collection.name}' is a {root.type.lower()}, not a mesh; "
+                "move it out of the collection or convert it (Object > Convert > Mesh)")
+        shapes.append(read_shape(root, space=space, depsgraph=depsgraph, children=children))
+    return shapes
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def _flat32(vertices: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(vertices, dtype=np.float32).reshape(-1)
+
+
+def build_mesh(arrays: MeshArrays, name: str | None = None) -> bpy.types.Mesh:
+    """A new mesh datablock from arrays, written in bulk (no from_pydata)."""
+    arrays.validate()
+    mesh = bpy.data.meshes.new(name or arrays.name)
+    mesh.vertices.add(len(arrays.vertices))
+    mesh.attributes["position"].data.foreach_set("vector", _flat32(arrays.vertices))
+    mesh.loops.add(len(arrays.corner_vertices))
+    mesh.loops.foreach_set("vertex_index", arrays.corner_vertices)
+    mesh.polygons.add(len(arrays.face_sizes))
+    mesh.polygons.foreach_set("loop_start", arrays.loop_starts)
+    if arrays.face_parts is not None and arrays.part_labels:
+        attribute = mesh.attributes.new(PART_ATTRIBUTE, 'INT', 'FACE')
+        attribute.data.foreach_set("value", arrays.face_parts)
+        mesh[PART_LABELS_PROPERTY] = list(arrays.part_labels)
+    mesh.update(calc_edges=True)
+    return mesh
+
+
+def update_positions(mesh: bpy.types.Mesh, vertices: np.ndarray) -> None:
+    """Overwrite a mesh's vertex positions in place (same vertex count)."""
+    if len(vertices) != len(mesh.vertices):
+        raise BridgeError(f"Mesh '{mesh.name}' has {len(mesh.vertices)} vertices, "
+                          f"but {len(vertices)} positions were given")
+    mesh.attributes["position"].data.foreach_set("vector", _flat32(vertices))
+    mesh.update()
+
+
+def write_shape_keys(obj, keys: Mapping[str, np.ndarray], *, basis_name: str = "Basis") -> list:
+    """Create or update shape keys (name -> (V, 3) positions); adds a basis if missing."""
+    if obj.data.shape_keys is None:
+        obj.shape_key_add(name=basis_name, from_mix=False)
+    blocks = obj.data.shape_keys.key_blocks
+    written = []
+    for key_name, positions in keys.items():
+        block = blocks.get(key_name)
+        if block is None:
+            block = obj.shape_key_add(name=key_name, from_mix=False)
+            block.value = 0.0  # a new key starts inactive (bpy 5.0 would start it at 1)
+        if len(positions) != len(block.data):
+            raise BridgeError(f"Shape key '{key_name}' on '{obj.name}' needs {len(block.data)} positions, "
+                              f"got {len(positions)}")
+        block.data.foreach_set("co", _flat32(positions))
+        written.append(block)
+    obj.data.shape_keys.update_tag()  # the depsgraph caches key data until the Key itself is tagged
+    obj.data.update()
+    return written
+
+
+def set_custom_properties(idblock, values: Mapping) -> None:
+    """Store plain values as custom properties (numpy scalars and arrays become Python values)."""
+    for key, value in values.items():
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        idblock[key] = value
+
+
+def ensure_collection(name: str, parent=None) -> bpy.types.Collection:
+    """The child collection `name` of `parent` (the scene's master collection by default)."""
+    parent = parent or bpy.context.scene.collection
+    existing = parent.children.get(name)
+    if existing is not None:
+        return existing
+    collection = bpy.data.collections.new(name)
+    parent.children.link(collection)
+    return collection
+
+
+class SceneWriter:
+    """Creates objects, meshes and collections, and can take all of them back.
+
+    Use as a context manager: if the block raises, everything made inside is removed, so a
+    failing operator leaves the scene as it found it.
+    """
+
+    def __init__(self):
+        self.objects: list = []
+        self.meshes: list = []
+        self.collections: list = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.rollback()
+        return False
+
+    def collection(self, name: str, parent=None, *, reuse: bool = True) -> bpy.types.Collection:
+        """The child collection `name` of `parent` (the scene's by default); a new one unless reused."""
+        parent = parent or bpy.context.scene.collection
+        existing = parent.children.get(name) if reuse else None
+        if existing is not None:
+            return existing
+        collection = bpy.data.collections.new(name)
+        parent.children.link(collection)
+        self.collections.append(collection)
+        return collection
+
+    def mesh_object(self, arrays: MeshArrays, collection, *, name: str | None = None,
+                    properties: Mapping | None = None, location=None) -> bpy.types.Object:
+        """A new object for `arrays` in `collection`, with its attributes as custom properties."""
+        mesh = build_mesh(arrays, name)
+        self.meshes.append(mesh)
+        obj = bpy.data.objects.new(name or arrays.name, mesh)
+        self.objects.append(obj)
+        set_custom_properties(obj, arrays.attributes)
+        if properties:
+            set_custom_properties(obj, properties)
+        if location is not None:
+            obj.location = tuple(float(c) for c in location)
+        collection.objects.link(obj)
+        return obj
+
+    def adopt(self, objects) -> None:
+        """Take ownership of objects made elsewhere (e.g. by an importer) for rollback."""
+        for obj in objects:
+            self.objects.append(obj)
+            if obj.type == 'MESH' and obj.data is not None:
+                self.meshes.append(obj.data)
+
+    def rollback(self) -> None:
+        for datablocks, kind in ((self.objects, bpy.data.objects), (self.meshes, bpy.data.meshes),
+                                 (self.collections, bpy.data.collections)):
+            for block in reversed(datablocks):
+                try:
+                    kind.remove(block)
+                except ReferenceError:  # already gone (removed with its object, or by the user)
+                    pass
+        self.objects.clear()
+        self.meshes.clear()
+        self.collections.clear()
+
+
+def write_face_colors(mesh: bpy.types.Mesh, face_colors: np.ndarray, name: str = "part_color") -> None:
+    """Store one RGBA colour per face as the mesh's active colour attribute (per corner, in bulk)."""
+    sizes = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("loop_total", sizes)
+    corner_colors = np.repeat(np.asarray(face_colors, dtype=np.float32).reshape(-1, 4), sizes, axis=0)
+    attribute = mesh.color_attributes.get(name) or mesh.color_attributes.new(name, 'FLOAT_COLOR', 'CORNER')
+    attribute.data.foreach_set("color", corner_colors.ravel())
+    mesh.color_attributes.active_color = attribute
+    mesh.update()
+
+
+def read_face_parts(mesh: bpy.types.Mesh) -> np.ndarray | None:
+    """The integer part index of every face, or None if the mesh has no part attribute."""
+    attribute = mesh.attributes.get(PART_ATTRIBUTE)
+    if attribute is None or attribute.domain != 'FACE':
+        return None
+    parts = np.empty(len(mesh.polygons), dtype=np.int32)
+    attribute.data.foreach_get("value", parts)
+    return parts

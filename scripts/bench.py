@@ -1,0 +1,179 @@
+"""Design Space benchmarks: each figure next to a baseline measured in the same process, as a ratio.
+
+    .venv/bin/python scripts/bench.py --output bench_output      (or: make bench)
+
+Prints a table and writes bench_output/bench.json. Medians over repeats; the machines are shared and
+noisy, so compare the ratios of one run rather than absolute times across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dev_blender  # noqa: E402
+
+
+def median_seconds(fn, repeat: int = 5, setup=None) -> float:
+    times = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def grid_mesh(MeshArrays, side: int, name: str = "grid"):
+    """A side × side vertex grid of triangles (side=317: ~100k vertices, ~200k triangles)."""
+    x, y = np.meshgrid(np.linspace(0, 1, side, dtype=np.float32), np.linspace(0, 1, side, dtype=np.float32))
+    vertices = np.stack([x.ravel(), y.ravel(), np.sin(x * 6).ravel() * 0.1], axis=1)
+    i = np.arange(side - 1)[:, None] * side + np.arange(side - 1)[None, :]
+    i = i.ravel()
+    triangles = np.concatenate([np.stack([i, i + 1, i + side + 1], 1), np.stack([i, i + side + 1, i + side], 1)])
+    return MeshArrays.from_faces(name, vertices, triangles)
+
+
+def bench_read_collection(bpy, addon, rows):
+    bridge = addon.operators.mesh_bridge
+    MeshArrays = addon.shapespace.mesh_arrays.MeshArrays
+    bpy.ops.wm.read_homefile(use_empty=True)
+    collection = bridge.ensure_collection("bench read")
+    template = grid_mesh(MeshArrays, 100, "piece")  # 10,000 vertices
+    with bridge.SceneWriter() as writer:
+        objects = [writer.mesh_object(template, collection, name=f"piece_{i:03d}") for i in range(200)]
+    meshes = [o.data for o in objects]
+
+    def with_bridge():
+        return [bridge.read_positions(m) for m in meshes]
+
+    def with_co():
+        out = []
+        for m in meshes:
+            buf = np.empty(len(m.vertices) * 3, dtype=np.float32)
+            m.vertices.foreach_get("co", buf)
+            out.append(buf.reshape(-1, 3))
+        return out
+
+    def per_vertex():
+        return [np.array([v.co[:] for v in m.vertices], dtype=np.float32) for m in meshes]
+
+    ours = median_seconds(with_bridge)
+    rows.append(("read 200 objects × 10k vertices", "bridge (attribute foreach_get)", ours, {
+        "vertices.foreach_get('co')": median_seconds(with_co),
+        "per-vertex Python loop": median_seconds(per_vertex, repeat=1),
+    }))
+    whole = median_seconds(lambda: bridge.read_collection(collection), repeat=3)
+    rows.append(("read_collection: 200 × 10k, positions + topology + properties", "bridge.read_collection",
+                 whole, {"vertices.foreach_get('co') (positions only)": median_seconds(with_co)}))
+
+
+def bench_build_mesh(bpy, addon, rows):
+    bridge = addon.operators.mesh_bridge
+    MeshArrays = addon.shapespace.mesh_arrays.MeshArrays
+    bpy.ops.wm.read_homefile(use_empty=True)
+    grid = grid_mesh(MeshArrays, 317)
+    vertices_list = grid.vertices.tolist()
+    faces_list = grid.corner_vertices.reshape(-1, 3).tolist()
+
+    def with_bridge():
+        bpy.data.meshes.remove(bridge.build_mesh(grid, "bridge"))
+
+    def with_from_pydata():
+        mesh = bpy.data.meshes.new("pydata")
+        mesh.from_pydata(vertices_list, [], faces_list)
+        mesh.update()
+        bpy.data.meshes.remove(mesh)
+
+    def per_vertex():
+        mesh = bpy.data.meshes.new("loop")
+        mesh.vertices.add(len(vertices_list))
+        for vertex, co in zip(mesh.vertices, vertices_list):
+            vertex.co = co
+        mesh.loops.add(len(faces_list) * 3)
+        for loop, index in zip(mesh.loops, grid.corner_vertices.tolist()):
+            loop.vertex_index = index
+        mesh.polygons.add(len(faces_list))
+        for i, polygon in enumerate(mesh.polygons):
+            polygon.loop_start = 3 * i
+        mesh.update(calc_edges=True)
+        bpy.data.meshes.remove(mesh)
+
+    rows.append((f"build a {len(grid.vertices) // 1000}k-vertex / {len(faces_list) // 1000}k-triangle mesh",
+                 "bridge.build_mesh (bulk attribute writes)", median_seconds(with_bridge), {
+                     "from_pydata": median_seconds(with_from_pydata),
+                     "per-vertex Python loop": median_seconds(per_vertex, repeat=1),
+                 }))
+
+
+def bench_update_positions(bpy, addon, rows):
+    bridge = addon.operators.mesh_bridge
+    MeshArrays = addon.shapespace.mesh_arrays.MeshArrays
+    bpy.ops.wm.read_homefile(use_empty=True)
+    grid = grid_mesh(MeshArrays, 317)
+    mesh = bridge.build_mesh(grid, "update")
+    moved = grid.vertices + np.float32(0.01)
+    moved64 = moved.astype(np.float64).ravel()
+    moved_list = moved.tolist()
+
+    def with_bridge():
+        bridge.update_positions(mesh, moved)
+
+    def with_co():
+        mesh.vertices.foreach_set("co", moved64)
+        mesh.update()
+
+    def per_vertex():
+        for vertex, co in zip(mesh.vertices, moved_list):
+            vertex.co = co
+        mesh.update()
+
+    rows.append((f"update {len(grid.vertices) // 1000}k positions in place", "bridge.update_positions",
+                 median_seconds(with_bridge), {
+                     "vertices.foreach_set('co')": median_seconds(with_co),
+                     "per-vertex Python loop": median_seconds(per_vertex, repeat=1),
+                 }))
+
+
+BENCHES = (bench_read_collection, bench_build_mesh, bench_update_positions)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="bench_output")
+    args = parser.parse_args()
+    bpy = dev_blender.start_blender()
+    addon = dev_blender.addon()
+    rows = []
+    for bench in BENCHES:
+        bench(bpy, addon, rows)
+    lines = [f"{'job':58} {'ours':>10}  baseline: time (ratio baseline/ours)"]
+    results = []
+    for job, ours_name, ours, baselines in rows:
+        cells = "; ".join(f"{name} {t * 1e3:.1f} ms ({t / ours:.1f}×)" for name, t in baselines.items())
+        lines.append(f"{job:58} {ours * 1e3:8.2f} ms  {cells}")
+        results.append({"job": job, "ours": ours_name, "ours_seconds": ours,
+                        "baselines": [{"name": n, "seconds": t, "ratio": t / ours} for n, t in baselines.items()]})
+    table = "\n".join(lines)
+    print(table)
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "bench.txt").write_text(table + "\n")
+    (output / "bench.json").write_text(json.dumps({
+        "blender": bpy.app.version_string, "python": platform.python_version(), "numpy": np.__version__,
+        "machine": platform.machine(), "results": results}, indent=2))
+    print(f"wrote {output / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shape representations and conversions, free of Blender: mesh arrays, datasets, descriptors."""
