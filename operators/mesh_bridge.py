@@ -65,13 +65,25 @@ def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
     return buf.reshape(-1, 3)
 
 
+def _corner_vert_attribute(mesh: bpy.types.Mesh):
+    """Blender's internal corner -> vertex attribute (Blender 3.6+): a bulk path 4-300× faster than
+    `loops.foreach_*("vertex_index")`. Internal names may change, so callers fall back to loops."""
+    attribute = mesh.attributes.get(".corner_vert")
+    return attribute if attribute is not None and attribute.data_type == 'INT' else None
+
+
 def read_topology(mesh: bpy.types.Mesh) -> tuple[np.ndarray, np.ndarray]:
     """Face sizes and flat corner vertex indices of a mesh."""
-    sizes = np.empty(len(mesh.polygons), dtype=np.int32)
-    mesh.polygons.foreach_get("loop_total", sizes)
+    starts = np.empty(len(mesh.polygons) + 1, dtype=np.int32)
+    mesh.polygons.foreach_get("loop_start", starts[:-1])
+    starts[-1] = len(mesh.loops)
     corners = np.empty(len(mesh.loops), dtype=np.int32)
-    mesh.loops.foreach_get("vertex_index", corners)
-    return sizes, corners
+    attribute = _corner_vert_attribute(mesh)
+    if attribute is not None:
+        attribute.data.foreach_get("value", corners)
+    else:
+        mesh.loops.foreach_get("vertex_index", corners)
+    return np.diff(starts), corners
 
 
 def read_custom_properties(idblock) -> dict:
@@ -224,7 +236,11 @@ def build_mesh(arrays: MeshArrays, name: str | None = None) -> bpy.types.Mesh:
     mesh.vertices.add(len(arrays.vertices))
     mesh.attributes["position"].data.foreach_set("vector", _flat32(arrays.vertices))
     mesh.loops.add(len(arrays.corner_vertices))
-    mesh.loops.foreach_set("vertex_index", arrays.corner_vertices)
+    attribute = _corner_vert_attribute(mesh)
+    if attribute is not None:
+        attribute.data.foreach_set("value", arrays.corner_vertices)
+    else:
+        mesh.loops.foreach_set("vertex_index", arrays.corner_vertices)
     mesh.polygons.add(len(arrays.face_sizes))
     mesh.polygons.foreach_set("loop_start", arrays.loop_starts)
     if arrays.face_parts is not None and arrays.part_labels:
@@ -354,8 +370,7 @@ class SceneWriter:
 
 def write_face_colors(mesh: bpy.types.Mesh, face_colors: np.ndarray, name: str = "part_color") -> None:
     """Store one RGBA colour per face as the mesh's active colour attribute (per corner, in bulk)."""
-    sizes = np.empty(len(mesh.polygons), dtype=np.int32)
-    mesh.polygons.foreach_get("loop_total", sizes)
+    sizes, _ = read_topology(mesh)
     corner_colors = np.repeat(np.asarray(face_colors, dtype=np.float32).reshape(-1, 4), sizes, axis=0)
     attribute = mesh.color_attributes.get(name) or mesh.color_attributes.new(name, 'FLOAT_COLOR', 'CORNER')
     attribute.data.foreach_set("color", corner_colors.ravel())

@@ -29,7 +29,8 @@ def start_blender():
     import addon_utils
 
     if ADDON_MODULE not in sys.modules:
-        links = Path(os.environ["BLENDER_USER_RESOURCES"]) / "dev_extensions"
+        user = os.environ.get("BLENDER_USER_RESOURCES") or tempfile.mkdtemp(prefix="design_space_user_")
+        links = Path(user) / "dev_extensions"
         links.mkdir(parents=True, exist_ok=True)
         link = links / "design_space"
         if not link.exists():
