@@ -41,7 +41,11 @@ def create_demo_collections(context, families, shapes_per_family: int, body_coun
     for family in families:
         for same in variants:
             title = f"{family.title()}s" + ("" if same else " (varied topology)")
-            rows.append((title, procedural.make_family(family, shapes_per_family, seed=seed, same_topology=same)))
+            shapes = procedural.make_family(family, shapes_per_family, seed=seed, same_topology=same)
+            if not same:  # distinct names, so the two variants never clash (no ".001" suffixes)
+                for shape in shapes:
+                    shape.name = shape.name.replace(f"{family}_", f"{family}_varied_", 1)
+            rows.append((title, shapes))
     notes = []
     if body_count > 0:
         source = makehuman_source()

@@ -20,7 +20,8 @@ def test_families_in_both_topologies_with_parts_and_attributes(bpy, addon):
         family = child.name.split()[0][:-1].lower()
         for shape in shapes:
             assert shape.attributes["category"] == family
-            assert len(shape.part_labels) >= 2 and shape.face_parts is not None
+            assert shape.face_parts is not None and len(shape.part_labels) >= (1 if "varied" in child.name else 2)
+            assert shape.name.startswith(f"{family}_varied_" if "varied" in child.name else f"{family}_0")
             assert np.isfinite(shape.vertices).all()
             assert shape.vertices[:, 2].min() == pytest.approx(0.0, abs=1e-4)  # standing on the ground
         topologies = {(len(s.vertices), s.corner_vertices.tobytes()) for s in shapes}
@@ -63,7 +64,8 @@ def test_missing_makehuman_data_is_a_warning_not_a_failure(bpy, monkeypatch, tmp
     monkeypatch.setenv("DESIGN_SPACE_MAKEHUMAN_DATA", str(tmp_path / "nowhere"))
     data_sources = __import__("dev_blender").addon().operators.data_sources
     monkeypatch.setattr(data_sources, "EXTENSION_DIR", tmp_path)
-    result = bpy.ops.design_space.create_demo_collections(families={'LAMP'}, shapes_per_family=2, body_count=2)
+    result = bpy.ops.design_space.create_demo_collections(families={'LAMP'}, shapes_per_family=2, body_count=2,
+                                                          topology='SAME')
     assert result == {'FINISHED'}
     assert "MakeHuman bodies skipped" in capsys.readouterr().out
     assert len(bpy.data.collections["Design Space Demo"].all_objects) == 2
