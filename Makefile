@@ -7,7 +7,7 @@ REAL_BLENDER ?= ../shared/tools/real-blender
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 ZIP := build/design_space-$(VERSION).zip
 
-.PHONY: setup demo test bench build real-blender-check clean
+.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot clean
 
 setup: $(VENV)/.ready .data/mpfb2/.complete
 
@@ -37,6 +37,19 @@ build: setup
 real-blender-check: build
 	$(REAL_BLENDER) run -- blender --command extension validate $(ZIP)
 	$(REAL_BLENDER) run -- bash tests/install_check_real_blender.sh $(ZIP)
+
+# The Blender integration tests inside real Blender 4.3 (Python 3.13, numpy 2).
+real-blender-tests: setup
+	$(REAL_BLENDER) run -- env BLENDER_USER_RESOURCES=/tmp/design_space_rb_tests blender --background \
+		--factory-startup --python tests/run_in_blender.py -- tests -q --ignore=tests/test_install.py
+
+# A screenshot of the real window with the Design Space sidebar open (docs/screenshots/).
+real-blender-screenshot: build
+	mkdir -p docs/screenshots
+	$(REAL_BLENDER) shot docs/screenshots/data_panel.png 30 -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
+		blender --command extension install-file -r user_default -e $(ZIP) && \
+		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_panel.blend && \
+		blender /tmp/design_space_panel.blend --python scripts/real_blender_panel.py -- --show'
 
 clean:
 	rm -rf build demo_output bench_output

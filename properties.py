@@ -1,7 +1,20 @@
-"""Scene state of Design Space (the panels only draw it)."""
+"""State of Design Space (the panels only draw it): scene settings, the scene's model list, and the
+running job's progress (on the window manager, so it is never saved into a .blend)."""
 
 import bpy
-from bpy.props import IntProperty, PointerProperty
+from bpy.props import (BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+
+class DesignSpaceModel(bpy.types.PropertyGroup):
+    """A trained model listed in the scene; its weights live in a model file beside the .blend."""
+
+    kind: StringProperty(name="Kind", description="What the model is (for example mlp_regressor, ridge)")
+    filepath: StringProperty(name="File", description="The model file (relative to the .blend once saved)",
+                             subtype='FILE_PATH')
+    collection: StringProperty(name="Trained On", description="The collection the model was trained on")
+    target: StringProperty(name="Predicts", description="The attribute the model predicts")
+    metrics: StringProperty(name="Metrics", description="Validation figures from training")
 
 
 class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
@@ -25,18 +38,32 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
         description="Random seed: the same seed makes the same shapes",
         default=0, min=0,
     )
+    models: CollectionProperty(type=DesignSpaceModel, name="Models")
+    active_model_index: IntProperty(name="Active Model", default=0, min=0)
 
 
-classes = (DesignSpaceSceneProperties,)
+class DesignSpaceJobState(bpy.types.PropertyGroup):
+    """Progress of the running job, shown in the panel and the status bar."""
+
+    running: BoolProperty(name="Running", default=False)
+    label: StringProperty(name="Job")
+    progress: FloatProperty(name="Progress", subtype='PERCENTAGE', min=0.0, max=100.0, precision=0)
+    message: StringProperty(name="Status")
+    last_result: StringProperty(name="Last Result")
+
+
+classes = (DesignSpaceModel, DesignSpaceSceneProperties, DesignSpaceJobState)
 
 
 def register():
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.Scene.design_space = PointerProperty(type=DesignSpaceSceneProperties)
+    bpy.types.WindowManager.design_space_job = PointerProperty(type=DesignSpaceJobState)
 
 
 def unregister():
+    del bpy.types.WindowManager.design_space_job
     del bpy.types.Scene.design_space
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

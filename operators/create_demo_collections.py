@@ -67,7 +67,7 @@ def create_demo_collections(context, families, shapes_per_family: int, body_coun
             for shape, location in zip(shapes, locations):
                 center = shape.vertices.mean(axis=0) if len(shape.vertices) else np.zeros(3)
                 shape.vertices = shape.vertices - np.array([center[0], center[1], 0.0], dtype=np.float32)
-                writer.mesh_object(shape, target, location=location,
+                writer.mesh_object(shape, target, location=location, color_parts=True,
                                    properties={"design_space_seed": seed})
             counts[title] = len(shapes)
             row_y -= depth + _GAP * 2

@@ -15,6 +15,7 @@ import bpy
 import numpy as np
 
 from ..shapespace.mesh_arrays import MeshArrays
+from ..shapespace.part_colors import part_face_colors
 
 PART_ATTRIBUTE = "part"  # integer face attribute holding a part index
 PART_LABELS_PROPERTY = "part_labels"  # list of label names, on the mesh or the object
@@ -334,10 +335,13 @@ class SceneWriter:
         return collection
 
     def mesh_object(self, arrays: MeshArrays, collection, *, name: str | None = None,
-                    properties: Mapping | None = None, location=None) -> bpy.types.Object:
-        """A new object for `arrays` in `collection`, with its attributes as custom properties."""
+                    properties: Mapping | None = None, location=None, color_parts: bool = False) -> bpy.types.Object:
+        """A new object for `arrays` in `collection`, with its attributes as custom properties
+        (and, with color_parts, a colour attribute that tells its parts apart)."""
         mesh = build_mesh(arrays, name)
         self.meshes.append(mesh)
+        if color_parts and arrays.face_parts is not None and arrays.part_labels:
+            write_face_colors(mesh, part_face_colors(arrays.face_parts))
         obj = bpy.data.objects.new(name or arrays.name, mesh)
         self.objects.append(obj)
         set_custom_properties(obj, arrays.attributes)

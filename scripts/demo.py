@@ -7,7 +7,6 @@ save demo.blend and renders of the results, and say what was done.
 from __future__ import annotations
 
 import argparse
-import colorsys
 import sys
 import tempfile
 import time
@@ -18,19 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dev_blender  # noqa: E402
 
-PALETTE = np.array([colorsys.hsv_to_rgb(h, 0.55, 0.95) + (1.0,) for h in np.linspace(0, 1, 9)[:-1]],
-                   dtype=np.float32)
-
-
 def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
-
-
-def color_parts(bpy, bridge, objects) -> None:
-    for obj in objects:
-        parts = bridge.read_face_parts(obj.data)
-        if parts is not None:
-            bridge.write_face_colors(obj.data, PALETTE[parts % len(PALETTE)])
 
 
 def render_collection(bpy, collection, path: Path, resolution=(1280, 480)) -> None:
@@ -144,7 +132,6 @@ def main() -> int:
     for i, obj in enumerate(imported_objects):  # set them apart from the demo rows
         obj.location = (i * 1.5, 12.0, 0.0)
 
-    color_parts(bpy, bridge, [o for o in demo.all_objects if o.type == 'MESH'])
     for child in list(demo.children) + [imported]:
         path = output / "renders" / f"{child.name.lower().replace(' ', '_').replace('(', '').replace(')', '')}.png"
         render_collection(bpy, child, path)

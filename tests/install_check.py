@@ -31,9 +31,23 @@ def footprint():
     operators = sorted(dir(bpy.ops.design_space))
     keymap_items = sum(len(km.keymap_items) for km in bpy.context.window_manager.keyconfigs.addon.keymaps) \
         if bpy.context.window_manager.keyconfigs.addon else 0
-    return {"classes": classes, "scene_property": hasattr(bpy.types.Scene, "design_space"),
+    return {"classes": classes, "scene_property": hasattr(bpy.types.Scene, "design_space")
+            or hasattr(bpy.types.WindowManager, "design_space_job"),
+            "timers": timers_of_design_space(),
             "operators": operators, "handlers": handlers, "keymap_items": keymap_items,
             "modules": sorted(m for m in sys.modules if m.startswith(MODULE))}
+
+
+RUNNERS = []  # job runners seen while enabled; kept so that their timers can be checked after disable
+
+
+def timers_of_design_space():
+    """Timers of the add-on's job runners that are still registered."""
+    for name, module in list(sys.modules.items()):
+        runner = getattr(module, "runner", None) if name.startswith(MODULE) else None
+        if runner is not None and all(runner is not r for r in RUNNERS):
+            RUNNERS.append(runner)
+    return [repr(r) for r in RUNNERS if bpy.app.timers.is_registered(r._poll)]
 
 
 def run_operator(tag):
@@ -57,10 +71,17 @@ def main(argv):
     parser.add_argument("--installed", action="store_true", help="already installed and enabled")
     args = parser.parse_args(argv)
     bpy.ops.wm.read_homefile(use_empty=True)
+    if args.installed:  # installed by Blender's command line: take the clean footprint with it disabled
+        loaded, enabled = addon_utils.check(MODULE)
+        check("installed and enabled by `blender --command extension install-file -e`", enabled,
+              f"loaded={loaded}, enabled={enabled}")
+        addon_utils.disable(MODULE, default_set=True)
     clean = footprint()
-    check("nothing of Design Space before install", not clean["classes"] and not clean["scene_property"]
+    check("nothing of Design Space before enabling", not clean["classes"] and not clean["scene_property"]
           and not clean["operators"], clean)
-    if not args.installed:
+    if args.installed:
+        addon_utils.enable(MODULE, default_set=True)
+    else:
         bpy.ops.extensions.package_install_files(filepath=args.zip, repo='user_default', enable_on_install=True)
     loaded, enabled = addon_utils.check(MODULE)
     check("installed and enabled", enabled, f"loaded={loaded}, enabled={enabled}")
@@ -71,7 +92,7 @@ def main(argv):
     run_operator("first enable")
     addon_utils.disable(MODULE, default_set=True)
     off = footprint()
-    for key in ("classes", "scene_property", "operators", "handlers", "keymap_items"):
+    for key in ("classes", "scene_property", "operators", "handlers", "keymap_items", "timers"):
         check(f"disable leaves no {key}", off[key] == clean[key], f"{off[key]} vs {clean[key]}")
     addon_utils.enable(MODULE, default_set=True)
     again = footprint()

@@ -12,4 +12,4 @@ blender --command extension validate "$zip"
 mkdir -p "$user/build"
 blender --command extension build --source-dir "$here/.." --output-dir "$user/build"
 blender --command extension install-file -r user_default -e "$user/build/$(basename "$zip")"
-blender --background --factory-startup --python-exit-code 1 --python "$here/install_check.py" -- --installed
+blender --background --python-exit-code 1 --python "$here/install_check.py" -- --installed

@@ -76,3 +76,15 @@ def test_nothing_to_create_is_refused_and_leaves_no_collection(bpy):
     with pytest.raises(RuntimeError, match="Nothing to create"):
         bpy.ops.design_space.create_demo_collections(families=set(), body_count=0)
     assert len(bpy.data.collections) == before
+
+
+def test_parts_are_coloured_for_the_viewport(bpy, addon):
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=1, body_count=0,
+                                                 topology='SAME')
+    obj = bpy.data.collections["Chairs"].objects[0]
+    colors = obj.data.color_attributes.active_color
+    assert colors is not None and colors.domain == 'CORNER'
+    values = np.empty(len(obj.data.loops) * 4, np.float32)
+    colors.data.foreach_get("color", values)
+    parts = addon.operators.mesh_bridge.read_face_parts(obj.data)
+    assert len(np.unique(values.reshape(-1, 4), axis=0)) == len(np.unique(parts)) == 4
