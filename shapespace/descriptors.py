@@ -52,6 +52,11 @@ def box_proportions(mesh: MeshArrays) -> np.ndarray:
 DESCRIPTOR_LAYOUT = "box6+d2x32"
 
 
+def descriptor_names() -> list[str]:
+    """Names of the descriptor's numbers, recorded in datasets and model files to match them up."""
+    return [f"{DESCRIPTOR_LAYOUT}[{i}]" for i in range(38)]
+
+
 def shape_descriptor(mesh: MeshArrays, seed: int = 0, samples: int = 2048) -> np.ndarray:
     """A 38-number descriptor: box extents and proportions, then a 32-bin D2 histogram."""
     points = sample_surface(mesh, samples, seed)

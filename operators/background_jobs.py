@@ -1,0 +1,208 @@
+"""Long work (training) off Blender's main thread.
+
+A worker thread runs the job's pure computation and posts progress into a queue; a
+`bpy.app.timers` function drains the queue on the main thread, shows progress (panel, status bar,
+training-curve image) and applies the result there, since Blender data may only be touched on the
+main thread. Background mode (`blender --background`, the bpy module) has no event loop, so the
+same job runs synchronously and prints progress lines instead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import bpy
+
+POLL_SECONDS = 0.1
+
+
+@dataclass
+class Progress:
+    """One progress message from a worker: a fraction done and a line for people."""
+
+    fraction: float
+    message: str
+    history: dict = field(default_factory=dict)  # e.g. {"train_loss": [...], "val_loss": [...]}
+
+
+class Job:
+    """A unit of long work. `work` runs off the main thread and must not touch bpy;
+    `apply` and `discard` run on the main thread."""
+
+    label = "Job"
+
+    def work(self, report, should_stop):
+        """Compute and return a result; call report(Progress) now and then; poll should_stop()."""
+        raise NotImplementedError
+
+    push_undo = True  # the runner makes an undo step after apply (a modal operator may do it instead)
+
+    def apply(self, context, result) -> tuple[str, str]:
+        """Write the result into Blender; return (report level, summary), e.g. ('INFO', 'Trained …')."""
+        raise NotImplementedError
+
+    def discard(self, reason: str) -> None:
+        """The job was cancelled or failed: clean up anything half-made (files, datablocks)."""
+
+
+class JobRunner:
+    """Runs one job at a time and brings its progress and result back to the main thread."""
+
+    def __init__(self):
+        self.job: Job | None = None
+        self._thread: threading.Thread | None = None
+        self._messages: queue.Queue = queue.Queue()
+        self._cancel = threading.Event()
+        self.latest: Progress | None = None
+        self.started = 0.0
+        self.last_summary: tuple[str, str] | None = None
+        self.listeners = []  # callables(progress) run on the main thread at each update
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def start(self, job: Job, context=None) -> tuple[str, str] | None:
+        """Start `job`; in background mode run it to the end here and return (level, summary)."""
+        if self.running:
+            raise RuntimeError(f"'{self.job.label}' is still running; wait for it or cancel it first")
+        self.job, self.latest, self.started = job, None, time.perf_counter()
+        self._cancel.clear()
+        if bpy.app.background:
+            return self._run_synchronously(context or bpy.context)
+        self._thread = threading.Thread(target=self._work, name=f"Design Space: {job.label}", daemon=True)
+        self._thread.start()
+        bpy.app.timers.register(self._poll, first_interval=POLL_SECONDS)
+        return None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def shutdown(self) -> None:
+        """Stop any job and the timer (on add-on unregister): nothing keeps running."""
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        if bpy.app.timers.is_registered(self._poll):
+            bpy.app.timers.unregister(self._poll)
+        if self.job is not None:
+            self.job.discard("Design Space was disabled")
+        self._finish_state()
+
+    # --- worker side --------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            result = self.job.work(self._messages.put, self._cancel.is_set)
+            self._messages.put(("done", result))
+        except Exception as error:  # reported on the main thread
+            self._messages.put(("error", error, traceback.format_exc()))
+
+    # --- main-thread side ---------------------------------------------------------------------
+
+    def _poll(self):
+        done = None
+        try:
+            while True:
+                message = self._messages.get_nowait()
+                if isinstance(message, Progress):
+                    self.latest = message
+                else:
+                    done = message
+        except queue.Empty:
+            pass
+        if self.latest is not None:
+            for listener in self.listeners:
+                listener(self.latest)
+        if done is None:
+            return POLL_SECONDS
+        self._complete(bpy.context, done)
+        return None
+
+    def _complete(self, context, done) -> tuple[str, str]:
+        job = self.job
+        cancelled = self._cancel.is_set() and (done[0] == "error" or getattr(done[1], "cancelled", True))
+        try:
+            if cancelled:
+                job.discard("cancelled")
+                summary = ('INFO', f"{job.label} cancelled; nothing was changed")
+            elif done[0] == "error":
+                job.discard(str(done[1]))
+                summary = ('ERROR', f"{job.label} failed: {done[1]}")
+                if not isinstance(done[1], (ValueError, ImportError)):
+                    print(done[2])
+            else:
+                summary = job.apply(context, done[1])
+        except Exception as error:
+            job.discard(str(error))
+            summary = ('ERROR', f"{job.label} failed: {error}")
+            traceback.print_exc()
+        finally:
+            self.last_summary = summary
+            self._finish_state()
+        if not bpy.app.background and job.push_undo and summary[0] != 'ERROR' and not cancelled:
+            bpy.ops.ed.undo_push(message=job.label)
+        return summary
+
+    def _finish_state(self) -> None:
+        self.job = None
+        self._thread = None
+        self._messages = queue.Queue()
+        for listener in self.listeners:
+            listener(None)
+
+    def _run_synchronously(self, context) -> tuple[str, str]:
+        def report(progress: Progress):
+            self.latest = progress
+            print(f"[Design Space] {self.job.label}: {progress.message}", flush=True)
+            for listener in self.listeners:
+                listener(progress)
+
+        try:
+            done = ("done", self.job.work(report, self._cancel.is_set))
+        except Exception as error:
+            done = ("error", error, traceback.format_exc())
+        summary = self._complete(context, done)
+        if done[0] == "error" and summary[0] == 'ERROR':
+            raise done[1]
+        return summary
+
+
+def show_progress(progress: Progress | None) -> None:
+    """Mirror the runner's state into the window manager's job state, the status bar and panels."""
+    wm = bpy.context.window_manager
+    state = getattr(wm, "design_space_job", None)
+    if state is None:
+        return
+    if progress is None:
+        state.running, state.progress, state.message = False, 0.0, ""
+        state.last_result = runner.last_summary[1] if runner.last_summary else ""
+        status = None
+    else:
+        state.running = True
+        state.label = runner.job.label if runner.job else state.label
+        state.progress = 100.0 * min(max(progress.fraction, 0.0), 1.0)
+        state.message = progress.message
+        status = f"{state.label}: {progress.message}   (Esc or Cancel in the Design Space panel stops it)"
+    for window in wm.windows:
+        window.workspace.status_text_set(status)
+        for area in window.screen.areas:
+            if area.type in {'VIEW_3D', 'IMAGE_EDITOR', 'PROPERTIES'}:
+                area.tag_redraw()
+
+
+runner = JobRunner()
+
+
+def register():
+    if show_progress not in runner.listeners:
+        runner.listeners.append(show_progress)
+
+
+def unregister():
+    runner.shutdown()
+    runner.listeners.clear()

@@ -1,0 +1,61 @@
+"""Where trained models live: files beside the .blend (relative paths), listed in the scene."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import bpy
+
+from .data_sources import cache_dir
+
+MODEL_FOLDER = "design_space_models"
+
+
+def model_directory() -> Path:
+    """`//design_space_models` beside a saved .blend; the extension's user folder before the first save."""
+    if bpy.data.filepath:
+        folder = Path(bpy.path.abspath("//" + MODEL_FOLDER))
+    else:
+        folder = cache_dir() / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def new_model_path(name: str, suffix: str = ".npz") -> Path:
+    """A file name in the model folder that is not taken yet."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
+    folder = model_directory()
+    path = folder / f"{stem}{suffix}"
+    index = 1
+    while path.exists():
+        path = folder / f"{stem}_{index}{suffix}"
+        index += 1
+    return path
+
+
+def stored_path(path: Path) -> str:
+    """The path as kept in the scene: relative to the .blend when it is saved."""
+    return bpy.path.relpath(str(path)) if bpy.data.filepath else str(path)
+
+
+def absolute_path(stored: str) -> Path:
+    return Path(bpy.path.abspath(stored))
+
+
+def add_model_entry(scene, name: str, kind: str, path: Path, collection: str, target: str, metrics: str):
+    """List a model in the scene and make it the active one."""
+    models = scene.design_space.models
+    entry = models.add()
+    entry.name, entry.kind, entry.filepath = name, kind, stored_path(path)
+    entry.collection, entry.target, entry.metrics = collection, target, metrics
+    scene.design_space.active_model_index = len(models) - 1
+    return entry
+
+
+def active_model(scene):
+    settings = scene.design_space
+    if not settings.models:
+        return None
+    index = min(settings.active_model_index, len(settings.models) - 1)
+    return settings.models[index]

@@ -1,0 +1,51 @@
+"""Apply the active attribute predictor to the selected shapes."""
+
+from __future__ import annotations
+
+import bpy
+
+from .mesh_bridge import read_shape, set_custom_properties
+from .model_store import absolute_path, active_model
+from .operator_support import reports_errors
+
+
+def predict_attribute(context, objects, entry) -> dict:
+    """{object name: predicted value} for mesh objects, written as 'predicted_<target>' properties."""
+    from ..learning.models import load_model
+    from ..shapespace.descriptors import descriptor_matrix, descriptor_names
+
+    path = absolute_path(entry.filepath)
+    model = load_model(path)
+    if list(model.feature_names) != descriptor_names():
+        raise ValueError(f"Model '{entry.name}' ({path.name}) was trained on other features than this version of "
+                         "Design Space computes; train it again")
+    meshes = [o for o in objects if o.type == 'MESH']
+    if not meshes:
+        raise ValueError("Select one or more mesh objects to predict for")
+    shapes = [read_shape(o, children=[c for c in o.children_recursive if c.type == 'MESH']) for o in meshes]
+    values = model.predict(descriptor_matrix(shapes)).reshape(len(shapes), -1)[:, 0]
+    for obj, value in zip(meshes, values):
+        set_custom_properties(obj, {f"predicted_{entry.target}": float(value)})
+    return {o.name: float(v) for o, v in zip(meshes, values)}
+
+
+class DESIGN_SPACE_OT_predict_attribute(bpy.types.Operator):
+    """Predict the active model's attribute for the selected shapes and store it as a 'predicted_…' custom property"""
+
+    bl_idname = "design_space.predict_attribute"
+    bl_label = "Predict Attribute"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    @classmethod
+    def poll(cls, context):
+        return active_model(context.scene) is not None
+
+    @reports_errors
+    def execute(self, context):
+        entry = active_model(context.scene)
+        if entry is None:
+            raise ValueError("No trained model in this scene; train one in the Design Space panel first")
+        predictions = predict_attribute(context, context.selected_objects, entry)
+        shown = ", ".join(f"{name}: {value:.3g}" for name, value in list(predictions.items())[:4])
+        self.report({'INFO'}, f"Predicted {entry.target} for {len(predictions)} objects ({shown})")
+        return {'FINISHED'}

@@ -1,0 +1,54 @@
+"""The Learning section: train a model on the training collection, watch it, use it."""
+
+import bpy
+
+from ..operators.background_jobs import runner
+from ..operators.train_attribute_predictor import CURVE_IMAGE
+
+
+class DESIGN_SPACE_UL_models(bpy.types.UIList):
+    """The scene's trained models."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.label(text=item.name, icon='MODIFIER_DATA')
+        row.label(text=item.metrics)
+
+
+class DESIGN_SPACE_PT_learning(bpy.types.Panel):
+    bl_label = "Learning"
+    bl_idname = "DESIGN_SPACE_PT_learning"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Design Space"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.design_space
+        job = context.window_manager.design_space_job
+
+        if job.running:
+            box = layout.box()
+            box.label(text=job.label, icon='SORTTIME')
+            box.progress(factor=job.progress / 100.0, text=job.message or "starting…")
+            box.operator("design_space.cancel_job", icon='CANCEL')
+        else:
+            column = layout.column()
+            column.enabled = settings.training_collection is not None
+            props = column.operator("design_space.train_attribute_predictor", icon='PLAY')
+            if settings.training_collection is None:
+                layout.label(text="Pick a training collection under Data", icon='INFO')
+            if job.last_result:
+                layout.label(text=job.last_result, icon='CHECKMARK')
+
+        image = bpy.data.images.get(CURVE_IMAGE)
+        if image is not None:
+            image.preview_ensure()
+            layout.template_icon(icon_value=image.preview.icon_id, scale=8.0)
+
+        layout.label(text="Models")
+        layout.template_list("DESIGN_SPACE_UL_models", "", settings, "models", settings, "active_model_index", rows=3)
+        row = layout.row(align=True)
+        row.operator("design_space.predict_attribute", icon='VIEWZOOM')
+        row.operator("design_space.load_model", text="", icon='FILEBROWSER')
+        row.operator("design_space.export_training_dataset", text="", icon='EXPORT')
