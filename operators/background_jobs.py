@@ -10,6 +10,7 @@ same job runs synchronously and prints progress lines instead.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -61,6 +62,7 @@ class JobRunner:
         self.started = 0.0
         self.last_summary: tuple[str, str] | None = None
         self.listeners = []  # callables(progress) run on the main thread at each update
+        self._switch_interval: float | None = None
 
     @property
     def running(self) -> bool:
@@ -74,6 +76,9 @@ class JobRunner:
         self._cancel.clear()
         if bpy.app.background:
             return self._run_synchronously(context or bpy.context)
+        # Blender's UI is drawn by Python panels, each needing the GIL: hand it over often while a worker runs.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)
         self._thread = threading.Thread(target=self._work, name=f"Design Space: {job.label}", daemon=True)
         self._thread.start()
         bpy.app.timers.register(self._poll, first_interval=POLL_SECONDS)
@@ -149,6 +154,9 @@ class JobRunner:
         return summary
 
     def _finish_state(self) -> None:
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         self.job = None
         self._thread = None
         self._messages = queue.Queue()
@@ -158,7 +166,7 @@ class JobRunner:
     def _run_synchronously(self, context) -> tuple[str, str]:
         def report(progress: Progress):
             self.latest = progress
-            print(f"[Design Space] {self.job.label}: {progress.message}", flush=True)
+            print(f"[Design Space] {self.job.label}: {progress.history.get('line') or progress.message}", flush=True)
             for listener in self.listeners:
                 listener(progress)
 
@@ -187,7 +195,8 @@ def show_progress(progress: Progress | None) -> None:
         state.label = runner.job.label if runner.job else state.label
         state.progress = 100.0 * min(max(progress.fraction, 0.0), 1.0)
         state.message = progress.message
-        status = f"{state.label}: {progress.message}   (Esc or Cancel in the Design Space panel stops it)"
+        line = progress.history.get("line") or progress.message
+        status = f"{state.label}: {line}   (Esc or Cancel in the Design Space panel stops it)"
     for window in wm.windows:
         window.workspace.status_text_set(status)
         for area in window.screen.areas:

@@ -102,7 +102,8 @@ class AttributePredictorJob(Job):
 
                     curves = plot_curves(self.history, 512, 256, log_scale=True)
                     self._last_plot = now
-                report(Progress(0.1 + 0.9 * progress.fraction, progress.line(), {"curves": curves}))
+                report(Progress(0.1 + 0.9 * progress.fraction, _short_line(progress),
+                                {"curves": curves, "line": progress.line()}))
 
             result = model.fit(x, self.targets, feature_names=names, target_names=[self.target], config=self.config,
                                progress=on_epoch, should_stop=should_stop)
@@ -137,6 +138,13 @@ class AttributePredictorJob(Job):
 
     def discard(self, reason: str) -> None:
         pass  # nothing is written before apply, so there is nothing to take back
+
+
+def _short_line(progress) -> str:
+    """Epoch, losses and time left, short enough for the panel's progress bar."""
+    val = f" · val {progress.val_loss:.3g}" if progress.val_loss is not None else ""
+    return (f"epoch {progress.epoch}/{progress.epochs} · loss {progress.train_loss:.3g}{val} · "
+            f"{progress.seconds_left:.0f} s left")
 
 
 class _Cancelled(Exception):

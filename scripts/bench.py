@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the pure packages, for the trainer bench
 import dev_blender  # noqa: E402
 
 
@@ -144,7 +145,50 @@ def bench_update_positions(bpy, addon, rows):
                  }))
 
 
-BENCHES = (bench_read_collection, bench_build_mesh, bench_update_positions)
+def bench_training(bpy, addon, rows):
+    """The shared trainer against a plain hand-written torch loop doing the same work."""
+    from learning.bench_training import trainer_throughput
+
+    figures = trainer_throughput(4096, cnn_samples=512, epochs=2, repeats=3)
+    for name, label in (("mlp", "small MLP (32→64→64→1)"), ("cnn", "small CNN (2 conv, 32×32×3)")):
+        f = figures[name]
+        samples = f["samples"] * f["epochs"]
+        rows.append((f"train a {label}: {f['trainer_samples_per_s']:.0f} samples/s", "learning.trainer.train",
+                     samples / f["trainer_samples_per_s"],
+                     {"plain torch loop": samples / f["plain_samples_per_s"]}))
+
+
+def bench_progress_update(bpy, addon, rows):
+    """Main-thread cost of one progress update: drain the queue, job state, status bar, curve image."""
+    jobs = addon.operators.background_jobs
+    from learning.training_plot import plot_curves
+
+    curves = plot_curves({"train_loss": list(np.linspace(1, 0.1, 200)), "val_loss": list(np.linspace(1, 0.2, 200))},
+                         512, 256)
+
+    class Idle(jobs.Job):
+        label = "bench"
+
+    runner = jobs.JobRunner()
+    runner.listeners = list(jobs.runner.listeners)
+    runner.job = Idle()
+
+    def one_update():
+        runner._messages.put(jobs.Progress(0.5, "epoch 100/200", {"curves": curves, "line": "epoch 100/200"}))
+        runner._poll()
+
+    def state_only():
+        runner._messages.put(jobs.Progress(0.5, "epoch 100/200", {"line": "epoch 100/200"}))
+        runner._poll()
+
+    one_update()
+    ours = median_seconds(one_update, repeat=20)
+    rows.append(("one progress update on the main thread (goal < 5 ms)", "with a 512×256 curve image", ours,
+                 {"without the curve image": median_seconds(state_only, repeat=20)}))
+    runner.job = None
+
+
+BENCHES = (bench_read_collection, bench_build_mesh, bench_update_positions, bench_training, bench_progress_update)
 
 
 def main() -> int:
@@ -159,7 +203,7 @@ def main() -> int:
     lines = [f"{'job':58} {'ours':>10}  baseline: time (ratio baseline/ours)"]
     results = []
     for job, ours_name, ours, baselines in rows:
-        cells = "; ".join(f"{name} {t * 1e3:.1f} ms ({t / ours:.1f}×)" for name, t in baselines.items())
+        cells = "; ".join(f"{name} {t * 1e3:.2f} ms ({t / ours:.2f}×)" for name, t in baselines.items())
         lines.append(f"{job:58} {ours * 1e3:8.2f} ms  {cells}")
         results.append({"job": job, "ours": ours_name, "ours_seconds": ours,
                         "baselines": [{"name": n, "seconds": t, "ratio": t / ours} for n, t in baselines.items()]})

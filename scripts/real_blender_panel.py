@@ -19,7 +19,7 @@ MODULE = "bl_ext.user_default.design_space"
 def build(path):
     addon_utils.enable(MODULE, default_set=True)
     bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.ops.design_space.create_demo_collections(shapes_per_family=5, body_count=0, topology='SAME')
+    bpy.ops.design_space.create_demo_collections(shapes_per_family=40, body_count=0, topology='SAME')
     bpy.context.scene.design_space.training_collection = bpy.data.collections["Chairs"]
     bpy.ops.wm.save_as_mainfile(filepath=path)
 
