@@ -116,7 +116,7 @@ class AttributePredictorJob(Job):
 
     def apply(self, context, outcome: TrainingOutcome):
         report = outcome.report
-        name = f"{self.target} from {self.collection}"
+        name = f"{self.target} from {self.collection} ({'ridge' if self.kind == 'RIDGE' else 'MLP'})"
         path = new_model_path(name)
         outcome.model.save(path, collection=self.collection)  # layout: descriptor names in, target out
         metrics = report.metrics

@@ -132,13 +132,38 @@ def main() -> int:
     for i, obj in enumerate(imported_objects):  # set them apart from the demo rows
         obj.location = (i * 1.5, 12.0, 0.0)
 
+    # Training runtime: learn to predict chair height from geometry, then predict it for the varied chairs.
+    # Saving first puts the model files beside demo.blend, linked by relative paths.
+    blend = output / "demo.blend"
+    bpy.context.preferences.filepaths.save_version = 0  # no demo.blend1 backups
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    settings = bpy.context.scene.design_space
+    settings.training_collection = demo.children["Chairs"]
+    bpy.ops.design_space.train_attribute_predictor(target="height", model_kind='MLP', epochs=300, seed=args.seed)
+    bpy.ops.design_space.train_attribute_predictor(target="height", model_kind='RIDGE')
+    for entry in settings.models:
+        say(f"model '{entry.name}' ({entry.kind}): {entry.metrics}; file {entry.filepath}")
+    curves = bpy.data.images.get("Design Space Training")
+    if curves is not None:
+        curves.filepath_raw = str(output / "renders" / "training_curves.png")
+        curves.file_format = 'PNG'
+        curves.save()
+    settings.active_model_index = 0
+    varied = demo.children["Chairs (varied topology)"]
+    bpy.ops.object.select_all(action='DESELECT')
+    for obj in varied.objects:
+        obj.select_set(True)
+    bpy.ops.design_space.predict_attribute()
+    errors = [abs(o["predicted_height"] - o["height"]) for o in varied.objects]
+    say(f"predicted the height of {len(errors)} varied-topology chairs (not seen in training): "
+        f"mean error {100 * sum(errors) / len(errors):.1f} cm")
+
     for child in list(demo.children) + [imported]:
         path = output / "renders" / f"{child.name.lower().replace(' ', '_').replace('(', '').replace(')', '')}.png"
         render_collection(bpy, child, path)
         say(f"rendered {path.relative_to(output.parent) if output.parent in path.parents else path}")
 
-    blend = output / "demo.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.save_mainfile()
     say(f"saved {blend} ({blend.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
     return 0
 
