@@ -2,28 +2,37 @@
 
 The first model on the training runtime: shape descriptors (box proportions + D2 distribution) of
 the training collection → an MLP trained by the shared trainer, or closed-form ridge regression.
-Training runs off the main thread with progress, a live loss-curve image and Esc/Cancel.
+Training runs in a worker process (learning/worker.py), relayed by a thread, with progress, a live
+loss-curve image and Esc/Cancel.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import bpy
 import numpy as np
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from .background_jobs import Job, Progress, runner
-from .data_sources import preferences
+from .data_sources import EXTENSION_DIR, preferences
 from .image_bridge import write_image
 from .mesh_bridge import BridgeError, read_collection
 from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
 
 CURVE_IMAGE = "Design Space Training"
-_PLOT_EVERY_SECONDS = 0.25
 
 
 def numeric_attribute_names(shapes) -> list[str]:
@@ -54,101 +63,131 @@ def attribute_targets(shapes, target: str, skip_incomplete: bool):
 
 @dataclass
 class TrainingOutcome:
-    model: object
-    report: object
+    result: dict  # the worker's final message
     curves: np.ndarray | None
 
     @property
     def cancelled(self) -> bool:
-        return self.report.stop_reason == "cancelled"
+        return self.result.get("stop_reason") == "cancelled"
+
+
+def _job_arrays(shapes, targets) -> dict:
+    """The shapes of a job as concatenated arrays with offsets (the job file holds no objects)."""
+    def offsets(counts):
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    return {"vertices": np.concatenate([s.vertices for s in shapes]),
+            "face_sizes": np.concatenate([s.face_sizes for s in shapes]),
+            "corner_vertices": np.concatenate([s.corner_vertices for s in shapes]),
+            "vertex_offsets": offsets([len(s.vertices) for s in shapes]),
+            "face_offsets": offsets([len(s.face_sizes) for s in shapes]),
+            "corner_offsets": offsets([len(s.corner_vertices) for s in shapes]),
+            "targets": targets}
 
 
 class AttributePredictorJob(Job):
+    """Trains in a separate Python process (learning/worker.py): nothing competes with the UI."""
+
     def __init__(self, shapes, targets, target: str, collection: str, kind: str, config, lam: float, seed: int):
-        self.shapes, self.targets, self.target, self.collection = shapes, targets, target, collection
-        self.kind, self.config, self.lam, self.seed = kind, config, lam, seed
+        from ..learning.model_files import write_archive
+
+        self.target, self.collection, self.kind = target, collection, kind
         self.label = f"Train '{target}' predictor"
         self.push_undo = True
-        self.history = {"train_loss": [], "val_loss": []}
-        self._last_plot = 0.0
+        self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
+        self.job_file = self.workdir / "job.npz"
+        write_archive(self.job_file, _job_arrays(shapes, targets), {
+            "task": "attribute_predictor", "shape_names": [s.name for s in shapes], "seed": seed, "kind": kind,
+            "config": config.to_dict(), "lam": lam, "target": target, "collection": collection,
+            "threads": max(1, (os.cpu_count() or 2) - 1)})  # one core stays with Blender's interface
 
     def work(self, report, should_stop):
-        from ..learning.models import MLPRegressor, RidgeRegression
-        from ..shapespace.descriptors import descriptor_matrix, descriptor_names
-
-        features = []
-        for i, shape in enumerate(self.shapes):  # per shape, so a cancel is prompt
-            if should_stop():
-                raise _Cancelled()
-            features.append(descriptor_matrix([shape], seed=self.seed)[0])
-            if (i + 1) % max(1, len(self.shapes) // 10) == 0 or i + 1 == len(self.shapes):
-                report(Progress(0.1 * (i + 1) / len(self.shapes), f"describing shapes {i + 1}/{len(self.shapes)}"))
-        x = np.stack(features)
-        names = descriptor_names()
-        if self.kind == 'RIDGE':
-            model = RidgeRegression(self.lam)
-            result = model.fit(x, self.targets, feature_names=names, target_names=[self.target],
-                               validation_fraction=self.config.validation_fraction, seed=self.seed)
-        else:
-            model = MLPRegressor(hidden=(64, 64), config=self.config)
-
-            def on_epoch(progress):
-                self.history["train_loss"].append(progress.train_loss)
-                self.history["val_loss"].append(progress.val_loss)
-                now = time.perf_counter()
-                curves = None
-                if now - self._last_plot > _PLOT_EVERY_SECONDS or progress.epoch == progress.epochs:
-                    from ..learning.training_plot import plot_curves
-
-                    curves = plot_curves(self.history, 512, 256, log_scale=True)
-                    self._last_plot = now
-                report(Progress(0.1 + 0.9 * progress.fraction, _short_line(progress),
-                                {"curves": curves, "line": progress.line()}))
-
-            result = model.fit(x, self.targets, feature_names=names, target_names=[self.target], config=self.config,
-                               progress=on_epoch, should_stop=should_stop)
-        curves = None
-        if result.history is not None and len(result.history):
-            from ..learning.training_plot import plot_curves
-
-            curves = plot_curves(result.history, 512, 256, log_scale=True, best_epoch=result.best_epoch)
-        return TrainingOutcome(model, result, curves)
+        python_path = [str(EXTENSION_DIR)] + [p for p in sys.path if p and Path(p).exists()]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(python_path), PYTHONUNBUFFERED="1")
+        with open(self.workdir / "stderr.txt", "w") as errors:
+            process = subprocess.Popen([sys.executable, "-m", "learning.worker", str(self.job_file), str(self.workdir)],
+                                       stdout=subprocess.PIPE, stderr=errors, text=True, cwd=str(EXTENSION_DIR),
+                                       env=env)
+            lines: queue.Queue = queue.Queue()
+            threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+            final, cancel_sent = None, None
+            while True:
+                if should_stop() and cancel_sent is None:
+                    (self.workdir / "cancel").touch()
+                    cancel_sent = time.perf_counter()
+                if cancel_sent is not None and time.perf_counter() - cancel_sent > 10:
+                    process.kill()  # it did not stop by itself within 10 s
+                try:
+                    line = lines.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    break
+                message = _parse(line)
+                if message is None:
+                    continue
+                if message["type"] == "progress":
+                    curves = _load_curves(self.workdir) if message.get("curves") else None
+                    report(Progress(message["fraction"], message["short"], {"curves": curves, "line": message["line"]}))
+                else:
+                    final = message
+            code = process.wait()
+        if final is None:
+            if cancel_sent is not None:
+                return TrainingOutcome({"stop_reason": "cancelled"}, None)
+            tail = (self.workdir / "stderr.txt").read_text(errors="replace")[-1500:]
+            raise RuntimeError(f"the training process stopped unexpectedly (exit code {code}): {tail}")
+        if final["type"] == "error":
+            raise (ImportError if final["kind"] == "ImportError" else ValueError)(final["message"])
+        return TrainingOutcome(final, _load_curves(self.workdir))
 
     def apply(self, context, outcome: TrainingOutcome):
-        report = outcome.report
+        result = outcome.result
         name = f"{self.target} from {self.collection} ({'ridge' if self.kind == 'RIDGE' else 'MLP'})"
         path = new_model_path(name)
-        outcome.model.save(path, collection=self.collection)  # layout: descriptor names in, target out
-        metrics = report.metrics
+        shutil.move(str(self.workdir / "model.npz"), str(path))
+        metrics = result["metrics"]
         summary = (f"validation RMSE {metrics['val_rmse']:.4g}, R² {metrics['val_r2']:.3f}"
                    if metrics.get("val_rmse") is not None else f"training RMSE {metrics['train_rmse']:.4g}")
-        add_model_entry(context.scene, name, outcome.model.kind, path, self.collection, self.target, summary)
+        add_model_entry(context.scene, name, result["kind"], path, self.collection, self.target, summary)
         if outcome.curves is not None:
-            image = write_image(CURVE_IMAGE, outcome.curves)
+            write_image(CURVE_IMAGE, outcome.curves)
             if bpy.app.background:
-                png = path.with_suffix(".png")
                 from ..learning.training_plot import write_png
 
-                write_png(png, outcome.curves)
-                print(f"[Design Space] training curves saved to {png}", flush=True)
-            image.filepath_raw = ""
-        if not report.ok:
-            return 'WARNING', f"{report.message}; kept the last good model '{name}' ({summary})"
+                write_png(path.with_suffix(".png"), outcome.curves)
+                print(f"[Design Space] training curves saved to {path.with_suffix('.png')}", flush=True)
+        self._clean()
+        if not result["ok"]:
+            return 'WARNING', f"{result['message']}; kept the last good model '{name}' ({summary})"
         return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes: {summary}; saved to {path.name}"
 
     def discard(self, reason: str) -> None:
-        pass  # nothing is written before apply, so there is nothing to take back
+        self._clean()  # the model only ever existed in the job's own folder
+
+    def _clean(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _short_line(progress) -> str:
-    """Epoch, losses and time left, short enough for the panel's progress bar."""
-    val = f" · val {progress.val_loss:.3g}" if progress.val_loss is not None else ""
-    return (f"epoch {progress.epoch}/{progress.epochs} · loss {progress.train_loss:.3g}{val} · "
-            f"{progress.seconds_left:.0f} s left")
+def _read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
 
 
-class _Cancelled(Exception):
-    pass
+def _parse(line: str):
+    try:
+        message = json.loads(line)
+    except ValueError:  # a library's own print
+        return None
+    return message if isinstance(message, dict) and "type" in message else None
+
+
+def _load_curves(workdir: Path):
+    try:
+        return np.load(workdir / "curves.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
 
 
 def show_curves(progress: Progress | None) -> None:

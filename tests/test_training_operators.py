@@ -156,3 +156,14 @@ def test_train_outside_blender_then_load_the_model(bpy, addon, chairs, tmp_path)
     chairs.objects[3].select_set(True)
     assert bpy.ops.design_space.predict_attribute() == {'FINISHED'}
     assert chairs.objects[3]["predicted_back_height"] == pytest.approx(chairs.objects[3]["back_height"], abs=0.05)
+
+
+def test_without_pytorch_the_network_explains_and_ridge_still_trains(bpy, chairs, tmp_path, monkeypatch):
+    fake = tmp_path / "no_torch" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('torch is not installed here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "no_torch"))  # the worker process inherits sys.path
+    with pytest.raises(RuntimeError, match="needs PyTorch"):
+        bpy.ops.design_space.train_attribute_predictor(target="height", model_kind='MLP', epochs=5)
+    assert len(bpy.context.scene.design_space.models) == 0
+    assert bpy.ops.design_space.train_attribute_predictor(target="height", model_kind='RIDGE') == {'FINISHED'}
