@@ -82,7 +82,7 @@ def run_attribute_predictor(arrays: dict, spec: dict, workdir: Path) -> dict:
             last_plot[0], curves = now, True
         val = f" · val {progress.val_loss:.3g}" if progress.val_loss is not None else ""
         emit({"type": "progress", "fraction": 0.1 + 0.9 * progress.fraction, "line": progress.line(), "curves": curves,
-              "short": f"epoch {progress.epoch}/{progress.epochs} · loss {progress.train_loss:.3g}{val} · "
+              "short": f"epoch {progress.epoch}/{progress.epochs}{val or f' · loss {progress.train_loss:.3g}'} · "
                        f"{progress.seconds_left:.0f} s left"})
 
     config = TrainConfig.from_dict(spec["config"])

@@ -110,19 +110,22 @@ class JobRunner:
     # --- main-thread side ---------------------------------------------------------------------
 
     def _poll(self):
-        done = None
+        done, pending = None, None
         try:
             while True:
                 message = self._messages.get_nowait()
                 if isinstance(message, Progress):
-                    self.latest = message
+                    if pending is not None:  # keep what an earlier message carried (a new curve image)
+                        message.history = {**{k: v for k, v in pending.history.items() if v is not None},
+                                           **{k: v for k, v in message.history.items() if v is not None}}
+                    pending = self.latest = message
                 else:
                     done = message
         except queue.Empty:
             pass
-        if self.latest is not None:
+        if pending is not None:
             for listener in self.listeners:
-                listener(self.latest)
+                listener(pending)
         if done is None:
             return POLL_SECONDS
         self._complete(bpy.context, done)

@@ -253,7 +253,7 @@ class DESIGN_SPACE_OT_train_attribute_predictor(bpy.types.Operator):
         prefs = preferences()
         config = TrainConfig(optimizer=self.optimizer, learning_rate=self.learning_rate, epochs=self.epochs,
                              l2=self.l2, batch_size=32, validation_fraction=self.validation_fraction,
-                             early_stopping_patience=max(40, self.epochs // 5), seed=self.seed,
+                             early_stopping_patience=max(30, self.epochs // 10), min_learning_rate=self.learning_rate * 1e-3, seed=self.seed,
                              device=prefs.device.lower() if prefs is not None else "cpu", schedule="plateau",
                              plateau_patience=15)
         config.validate()

@@ -10,9 +10,7 @@ class DESIGN_SPACE_UL_models(bpy.types.UIList):
     """The scene's trained models."""
 
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
-        row = layout.row(align=True)
-        row.label(text=item.name, icon='MODIFIER_DATA')
-        row.label(text=item.metrics)
+        layout.label(text=item.name, icon='MODIFIER_DATA')
 
 
 class DESIGN_SPACE_PT_learning(bpy.types.Panel):
@@ -48,6 +46,11 @@ class DESIGN_SPACE_PT_learning(bpy.types.Panel):
 
         layout.label(text="Models")
         layout.template_list("DESIGN_SPACE_UL_models", "", settings, "models", settings, "active_model_index", rows=3)
+        if settings.models:
+            entry = settings.models[min(settings.active_model_index, len(settings.models) - 1)]
+            details = layout.column(align=True)
+            details.label(text=f"Predicts '{entry.target}' · {entry.kind}")
+            details.label(text=entry.metrics)
         row = layout.row(align=True)
         row.operator("design_space.predict_attribute", icon='VIEWZOOM')
         row.operator("design_space.load_model", text="", icon='FILEBROWSER')

@@ -44,6 +44,9 @@ def probe():
     now = time.perf_counter()
     if state["last"] is not None and state["phase"] in ("idle", "training", "cancelling"):
         state["gaps"].append(now - state["last"])
+        job = bpy.context.window_manager.design_space_job
+        state.setdefault("slow", []).append((round(1000 * (now - state["last"])), state["phase"], job.running,
+                                             job.message[:40]))
     state["last"] = now
     job = bpy.context.window_manager.design_space_job
     if job.running:
@@ -64,13 +67,15 @@ def probe():
     elif phase == "start":
         bpy.context.scene.design_space.training_collection = bpy.data.collections["Chairs"]
         with bpy.context.temp_override(**view3d_override()):
-            bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', target="height", epochs=1500,
+            bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', target="height", epochs=4000,
                                                            learning_rate=0.003)
         state.update(phase="training", started=now)
     elif phase == "training":
-        if shot and not state.get("shot_taken") and now - state["started"] > 2.5:
+        job = bpy.context.window_manager.design_space_job
+        if shot and not state.get("shot_taken") and job.running and job.message.startswith("epoch 1"):
             subprocess.run(["import", "-window", "root", shot], check=False)
             state["shot_taken"] = True
+            state["last"] = time.perf_counter()  # the screenshot's own pause is not the UI's
         if not runner().running:
             state["results"]["train"] = {"seconds": now - state["started"], "summary": runner().last_summary,
                                          "models": len(bpy.context.scene.design_space.models),
@@ -81,7 +86,8 @@ def probe():
                                          "frames": len(state["gaps"])}
             state["gaps"].clear()
             with bpy.context.temp_override(**view3d_override()):
-                bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', target="seat_height", epochs=5000)
+                bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', target="seat_height",
+                                                               epochs=100000)
             state.update(phase="cancelling", started=now)
     elif phase == "cancelling":
         if now - state["started"] > 3 and not state.get("cancel_sent"):
@@ -94,6 +100,7 @@ def probe():
                                           "models": len(bpy.context.scene.design_space.models),
                                           "max_gap_ms": 1000 * max(state["gaps"])}
             state["phase"] = "done"
+            state["results"]["slowest_frames"] = sorted(state["slow"], reverse=True)[:6]
             print("TRAINING_PROBE " + json.dumps(state["results"]), flush=True)
             bpy.ops.wm.quit_blender()
             return None

@@ -167,3 +167,17 @@ def test_without_pytorch_the_network_explains_and_ridge_still_trains(bpy, chairs
         bpy.ops.design_space.train_attribute_predictor(target="height", model_kind='MLP', epochs=5)
     assert len(bpy.context.scene.design_space.models) == 0
     assert bpy.ops.design_space.train_attribute_predictor(target="height", model_kind='RIDGE') == {'FINISHED'}
+
+
+def test_progress_drained_together_keeps_the_newest_curve_image(addon):
+    jobs = addon.operators.background_jobs
+    runner = jobs.JobRunner()
+    seen = []
+    runner.listeners.append(seen.append)
+    runner.job = jobs.Job()
+    image = np.zeros((2, 2, 4), np.float32)
+    runner._messages.put(jobs.Progress(0.1, "epoch 1", {"curves": image, "line": "1"}))
+    runner._messages.put(jobs.Progress(0.2, "epoch 2", {"curves": None, "line": "2"}))
+    assert runner._poll() == jobs.POLL_SECONDS
+    assert len(seen) == 1 and seen[0].message == "epoch 2" and seen[0].history["curves"] is image
+    runner.job = None
