@@ -97,3 +97,32 @@ def fit_shape_space(shapes: np.ndarray, k: int | None = None, variance: float | 
     components = (eigenvectors[:, :k].T @ centred) / np.sqrt(eigenvalues[:k])[:, None]
     return ShapeSpace(mean.astype(np.float32), components.astype(np.float32),
                       eigenvalues[:k] / (count - 1), total)
+
+
+SHAPE_SPACE_KIND = "shape_space"
+
+
+def save_shape_space(path, space: ShapeSpace, face_sizes: np.ndarray, corner_vertices: np.ndarray, *,
+                     collection: str = "", shape_names=(), alignment: str = "none"):
+    """Write a shape space (with the mesh connectivity its shapes share) as a safe model file."""
+    from .model_files import save_model_file
+
+    arrays = space.to_arrays() | {"face_sizes": np.asarray(face_sizes, np.int32),
+                                  "corner_vertices": np.asarray(corner_vertices, np.int32)}
+    explained = space.explained_ratio
+    return save_model_file(path, SHAPE_SPACE_KIND, arrays, collection=collection, attribute_names=list(shape_names),
+                           feature_layout={"vertices": int(len(space.mean) // 3), "components": int(space.k)},
+                           metrics={"components": int(space.k), "explained_variance": float(explained.sum())},
+                           info={"alignment": alignment, "explained_ratio": [float(e) for e in explained]})
+
+
+def load_shape_space(path):
+    """(ShapeSpace, face sizes, corner vertices, metadata) from a shape-space model file."""
+    from .model_files import ModelFileError, load_model_file
+
+    model = load_model_file(path, expected_kind=SHAPE_SPACE_KIND)
+    try:
+        space = ShapeSpace.from_arrays(model.arrays)
+        return space, model.arrays["face_sizes"], model.arrays["corner_vertices"], model.metadata
+    except KeyError as missing:
+        raise ModelFileError(path, f"the shape space in it lacks {missing}", "Learn the shape space again") from None

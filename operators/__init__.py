@@ -6,7 +6,9 @@ from . import background_jobs
 from .cancel_job import DESIGN_SPACE_OT_cancel_job
 from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
 from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
+from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
+from .learn_shape_space import DESIGN_SPACE_OT_learn_shape_space
 from .load_model import DESIGN_SPACE_OT_load_model
 from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
 from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
@@ -19,6 +21,8 @@ classes = (
     DESIGN_SPACE_OT_predict_attribute,
     DESIGN_SPACE_OT_load_model,
     DESIGN_SPACE_OT_export_training_dataset,
+    DESIGN_SPACE_OT_learn_shape_space,
+    DESIGN_SPACE_OT_generate_shapes,
 )
 
 # Registered in order, unregistered in reverse.

@@ -14,6 +14,8 @@ def predict_attribute(context, objects, entry) -> dict:
     from ..learning.models import load_model
     from ..shapespace.descriptors import descriptor_matrix, descriptor_names
 
+    if entry.kind == "shape_space":
+        raise ValueError(f"The active model '{entry.name}' is a shape space; pick an attribute predictor in the list")
     path = absolute_path(entry.filepath)
     model = load_model(path)
     if list(model.feature_names) != descriptor_names():
