@@ -77,8 +77,9 @@ def fit_shape_space(shapes: np.ndarray, k: int | None = None, variance: float | 
         raise ValueError(f"{k} components asked for, but {count} shapes give at most {max_k}; "
                          f"lower the count or add shapes")
     mean = rows.mean(axis=0, dtype=np.float64)
-    centred = (rows - mean.astype(np.float32)).astype(np.float64)
-    gram = centred @ centred.T
+    centred = rows - mean.astype(np.float32)
+    # float32 BLAS for the two big products (N×D), float64 for the small N×N eigenproblem
+    gram = (centred @ centred.T).astype(np.float64)
     eigenvalues, eigenvectors = np.linalg.eigh(gram)
     order = np.argsort(eigenvalues)[::-1][:max_k]
     eigenvalues, eigenvectors = np.maximum(eigenvalues[order], 0.0), eigenvectors[:, order]
@@ -94,7 +95,7 @@ def fit_shape_space(shapes: np.ndarray, k: int | None = None, variance: float | 
     k = max(1, min(k, max_k))
     keep = eigenvalues[:k] > eigenvalues[0] * 1e-12
     k = int(keep.sum())
-    components = (eigenvectors[:, :k].T @ centred) / np.sqrt(eigenvalues[:k])[:, None]
+    components = (eigenvectors[:, :k].T.astype(np.float32) @ centred) / np.sqrt(eigenvalues[:k]).astype(np.float32)[:, None]
     return ShapeSpace(mean.astype(np.float32), components.astype(np.float32),
                       eigenvalues[:k] / (count - 1), total)
 
