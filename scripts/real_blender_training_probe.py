@@ -91,11 +91,18 @@ def probe():
             state.update(phase="cancelling", started=now)
     elif phase == "cancelling":
         if now - state["started"] > 3 and not state.get("cancel_sent"):
-            with bpy.context.temp_override(**view3d_override()):
-                bpy.ops.design_space.cancel_job()
+            # press Esc over the viewport, as a user would; the training operator's modal handler cancels
+            subprocess.Popen(["xdotool", "mousemove", "500", "400", "sleep", "0.2", "key", "Escape"])
             state["cancel_sent"] = now
+            state["cancelled_by"] = "Esc"
+        if state.get("cancel_sent") and now - state["cancel_sent"] > 4 and runner().running \
+                and state["cancelled_by"] == "Esc":
+            with bpy.context.temp_override(**view3d_override()):
+                bpy.ops.design_space.cancel_job()  # Esc did not reach it: the Cancel button's operator
+            state["cancelled_by"] = "Cancel button (Esc did not stop it)"
         if state.get("cancel_sent") and not runner().running:
             state["results"]["cancel"] = {"stopped_after_ms": 1000 * (now - state["cancel_sent"]),
+                                          "cancelled_by": state["cancelled_by"],
                                           "summary": runner().last_summary,
                                           "models": len(bpy.context.scene.design_space.models),
                                           "max_gap_ms": 1000 * max(state["gaps"])}
