@@ -48,7 +48,7 @@ real-blender-screenshot: build
 	mkdir -p docs/screenshots
 	$(REAL_BLENDER) shot docs/screenshots/data_panel.png 30 -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
 		blender --command extension install-file -r user_default -e $(ZIP) && \
-		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_panel.blend && \
+		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_panel.blend --count 6 && \
 		blender /tmp/design_space_panel.blend --python scripts/real_blender_panel.py -- --show'
 
 # Training from the panel in the real window: UI responsiveness, progress, cancel (prints TRAINING_PROBE).

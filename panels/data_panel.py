@@ -2,13 +2,12 @@
 
 import bpy
 
+from .sidebar import DesignSpaceSidebar
 
-class DESIGN_SPACE_PT_data(bpy.types.Panel):
+
+class DESIGN_SPACE_PT_data(DesignSpaceSidebar, bpy.types.Panel):
     bl_label = "Data"
     bl_idname = "DESIGN_SPACE_PT_data"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Design Space"
 
     def draw(self, context):
         layout = self.layout

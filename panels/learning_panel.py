@@ -2,8 +2,8 @@
 
 import bpy
 
-from ..operators.background_jobs import runner
 from ..operators.train_attribute_predictor import CURVE_IMAGE
+from .sidebar import DesignSpaceSidebar
 
 
 class DESIGN_SPACE_UL_models(bpy.types.UIList):
@@ -13,12 +13,9 @@ class DESIGN_SPACE_UL_models(bpy.types.UIList):
         layout.label(text=item.name, icon='MODIFIER_DATA')
 
 
-class DESIGN_SPACE_PT_learning(bpy.types.Panel):
+class DESIGN_SPACE_PT_learning(DesignSpaceSidebar, bpy.types.Panel):
     bl_label = "Learning"
     bl_idname = "DESIGN_SPACE_PT_learning"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Design Space"
 
     def draw(self, context):
         layout = self.layout

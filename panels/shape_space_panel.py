@@ -2,13 +2,12 @@
 
 import bpy
 
+from .sidebar import DesignSpaceSidebar
 
-class DESIGN_SPACE_PT_shape_space(bpy.types.Panel):
+
+class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):
     bl_label = "Shape Space"
     bl_idname = "DESIGN_SPACE_PT_shape_space"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Design Space"
 
     def draw(self, context):
         layout = self.layout

@@ -16,10 +16,10 @@ import addon_utils
 MODULE = "bl_ext.user_default.design_space"
 
 
-def build(path):
+def build(path, count):
     addon_utils.enable(MODULE, default_set=True)
     bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.ops.design_space.create_demo_collections(shapes_per_family=40, body_count=0, topology='SAME')
+    bpy.ops.design_space.create_demo_collections(shapes_per_family=count, body_count=0, topology='SAME')
     bpy.context.scene.design_space.training_collection = bpy.data.collections["Chairs"]
     bpy.ops.wm.save_as_mainfile(filepath=path)
 
@@ -47,7 +47,7 @@ def show():
 
 args = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
 if "--build" in args:
-    build(args[args.index("--build") + 1])
+    build(args[args.index("--build") + 1], int(args[args.index("--count") + 1]) if "--count" in args else 40)
 elif "--show" in args:
     addon_utils.enable(MODULE, default_set=True)
     bpy.app.timers.register(show, first_interval=3.0)
