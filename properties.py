@@ -6,6 +6,12 @@ from bpy.props import (BoolProperty, CollectionProperty, FloatProperty, IntPrope
                        StringProperty)
 
 
+def _attribute_names(context, edit_text):
+    from .operators.train_attribute_predictor import attribute_search
+
+    return attribute_search(context, edit_text)
+
+
 class DesignSpaceModel(bpy.types.PropertyGroup):
     """A trained model listed in the scene; its weights live in a model file beside the .blend."""
 
@@ -38,18 +44,26 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
         description="Random seed: the same seed makes the same shapes",
         default=0, min=0,
     )
-    models: CollectionProperty(type=DesignSpaceModel, name="Models")
-    active_model_index: IntProperty(name="Active Model", default=0, min=0)
+    predictor_target: StringProperty(
+        name="Attribute",
+        description="The numeric custom property (height, seat_height, …) that Train Attribute Predictor learns",
+        search=lambda self, context, edit_text: _attribute_names(context, edit_text),
+    )
+    models: CollectionProperty(type=DesignSpaceModel, name="Models",
+                               description="Models trained in this scene; their files lie beside the .blend")
+    active_model_index: IntProperty(name="Active Model", description="The model that Predict and Generate use",
+                                    default=0, min=0)
 
 
 class DesignSpaceJobState(bpy.types.PropertyGroup):
     """Progress of the running job, shown in the panel and the status bar."""
 
-    running: BoolProperty(name="Running", default=False)
-    label: StringProperty(name="Job")
-    progress: FloatProperty(name="Progress", subtype='PERCENTAGE', min=0.0, max=100.0, precision=0)
-    message: StringProperty(name="Status")
-    last_result: StringProperty(name="Last Result")
+    running: BoolProperty(name="Running", description="A Design Space job is running", default=False)
+    label: StringProperty(name="Job", description="What is running")
+    progress: FloatProperty(name="Progress", description="How far the job is", subtype='PERCENTAGE', min=0.0,
+                            max=100.0, precision=0)
+    message: StringProperty(name="Status", description="Epoch, losses and time left")
+    last_result: StringProperty(name="Last Result", description="How the last job ended")
 
 
 classes = (DesignSpaceModel, DesignSpaceSceneProperties, DesignSpaceJobState)

@@ -81,17 +81,24 @@ class JobRunner:
         sys.setswitchinterval(0.0005)
         self._thread = threading.Thread(target=self._work, name=f"Design Space: {job.label}", daemon=True)
         self._thread.start()
-        bpy.app.timers.register(self._poll, first_interval=POLL_SECONDS)
+        bpy.app.timers.register(self._poll, first_interval=POLL_SECONDS, persistent=True)
         return None
 
     def cancel(self) -> None:
         self._cancel.set()
 
+    def abandon(self) -> None:
+        """Forget the job without applying anything (its worker stops by itself once cancelled)."""
+        if bpy.app.timers.is_registered(self._poll):
+            bpy.app.timers.unregister(self._poll)
+        self.last_summary = ('INFO', "The job was stopped because another file was opened")
+        self._finish_state()
+
     def shutdown(self) -> None:
         """Stop any job and the timer (on add-on unregister): nothing keeps running."""
         self._cancel.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=15.0)  # the relay kills a worker that ignores the cancel after 10 s
         if bpy.app.timers.is_registered(self._poll):
             bpy.app.timers.unregister(self._poll)
         if self.job is not None:
@@ -210,11 +217,23 @@ def show_progress(progress: Progress | None) -> None:
 runner = JobRunner()
 
 
+@bpy.app.handlers.persistent
+def stop_job_on_file_load(*_):
+    """Another .blend is being opened: the running job's results belong to the old one."""
+    if runner.running:
+        runner.job.discard("another file was opened")
+        runner.cancel()
+        runner.abandon()
+
+
 def register():
     if show_progress not in runner.listeners:
         runner.listeners.append(show_progress)
+    bpy.app.handlers.load_pre.append(stop_job_on_file_load)
 
 
 def unregister():
+    if stop_job_on_file_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(stop_job_on_file_load)
     runner.shutdown()
     runner.listeners.clear()

@@ -61,11 +61,14 @@ def import_dataset(context, directory: str, collection_name: str = "") -> tuple:
     skipped: list[str] = []
     imported = []
     with SceneWriter() as writer:
-        root = writer.collection(collection_name or root_dir.name)
+        root = writer.collection(collection_name or root_dir.name, reuse=False)
+        made_for = {(): root}  # by folder path: Blender renames clashing collection names (train.001, …)
         for dataset_file in files:
-            target = root
-            for folder in dataset_file.folders:
-                target = writer.collection(folder, target)
+            for depth in range(1, len(dataset_file.folders) + 1):
+                key = dataset_file.folders[:depth]
+                if key not in made_for:
+                    made_for[key] = writer.collection(key[-1], made_for[key[:-1]], reuse=False)
+            target = made_for[dataset_file.folders]
             try:
                 if dataset_file.format == "off":
                     made = [writer.mesh_object(read_off(dataset_file.path), target)]

@@ -62,7 +62,8 @@ def label_from_name(name: str) -> str:
 def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
     """(V, 3) float32 local positions of a mesh, in one bulk read."""
     buf = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
-    mesh.attributes["position"].data.foreach_get("vector", buf)
+    if len(buf):  # an empty mesh has no position attribute at all
+        mesh.attributes["position"].data.foreach_get("vector", buf)
     return buf.reshape(-1, 3)
 
 
@@ -164,8 +165,12 @@ def read_shape(obj, *, space: str = "LOCAL", depsgraph=None, children: Iterable 
             positions = read_positions(mesh)
             piece_sizes, piece_corners = read_topology(mesh)
             parts, piece_labels = _face_parts_from_attribute(piece, mesh)
+        if len(positions) == 0:
+            raise BridgeError(f"'{piece.name}' is a mesh without vertices; delete it or move it out of the collection")
         world = np.array(piece.matrix_world, dtype=np.float64)
         matrix = world if space == "WORLD" else root_inverse @ world
+        if np.linalg.det(matrix[:3, :3]) < 0:  # a mirrored piece: keep its faces pointing outwards
+            piece_corners = _reverse_faces(piece_sizes, piece_corners)
         verts.append(_transform(positions, matrix))
         sizes.append(piece_sizes)
         corners.append(piece_corners + offset)
@@ -187,6 +192,14 @@ def read_shape(obj, *, space: str = "LOCAL", depsgraph=None, children: Iterable 
         face_parts=np.concatenate(face_parts) if has_parts else None,
         part_labels=tuple(labels) if has_parts else (),
     )
+
+
+def _reverse_faces(sizes: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """The same faces with their corner order reversed (flips every normal)."""
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    ends = np.repeat(np.cumsum(sizes) - 1, sizes)
+    position = np.arange(len(corners))
+    return corners[starts + ends - position]
 
 
 def _label_index(labels: list, label: str) -> int:

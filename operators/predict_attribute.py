@@ -21,7 +21,10 @@ def predict_attribute(context, objects, entry) -> dict:
     if list(model.feature_names) != descriptor_names():
         raise ValueError(f"Model '{entry.name}' ({path.name}) was trained on other features than this version of "
                          "Design Space computes; train it again")
-    meshes = [o for o in objects if o.type == 'MESH']
+    selected = {o.name_full for o in objects}
+    # shapes as training sees them: a root (mesh, or an empty holding mesh parts) with its mesh children
+    meshes = [o for o in objects if (o.type == 'MESH' or any(c.type == 'MESH' for c in o.children_recursive))
+              and (o.parent is None or o.parent.name_full not in selected)]
     if not meshes:
         raise ValueError("Select one or more mesh objects to predict for")
     shapes = [read_shape(o, children=[c for c in o.children_recursive if c.type == 'MESH']) for o in meshes]

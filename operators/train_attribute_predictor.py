@@ -56,6 +56,9 @@ def attribute_targets(shapes, target: str, skip_incomplete: bool):
         raise ValueError(f"{len(missing)} shapes have no number in '{target}': {listed}; give them a value "
                          "or enable 'Skip Incomplete Shapes'")
     kept = [s for s in shapes if s.name not in set(missing)]
+    if not values:
+        raise ValueError(f"No shape has a number in '{target}'; the shapes have: "
+                         + ", ".join(numeric_attribute_names(shapes)[:12]))
     if len(set(values)) < 2:
         raise ValueError(f"'{target}' has the same value on every shape; there is nothing to learn")
     return kept, np.array(values, dtype=np.float32)[:, None]
@@ -196,15 +199,19 @@ def show_curves(progress: Progress | None) -> None:
         write_image(CURVE_IMAGE, progress.history["curves"])
 
 
-def _attribute_search(self, context, edit_text):
+def attribute_search(context, edit_text):
+    """Numeric attributes of the training collection's objects (read from object properties only)."""
     collection = context.scene.design_space.training_collection
     if collection is None:
         return []
-    try:
-        shapes = read_collection(collection)
-    except BridgeError:
-        return []
-    return [n for n in numeric_attribute_names(shapes) if edit_text.lower() in n.lower()]
+    names = set()
+    for obj in collection.all_objects:  # custom properties only: no mesh data is read per keystroke
+        names |= {k for k in obj.keys() if isinstance(obj[k], (bool, int, float))}
+    return sorted(n for n in names - {"design_space_seed"} if edit_text.lower() in n.lower())
+
+
+def _attribute_search(self, context, edit_text):
+    return attribute_search(context, edit_text)
 
 
 class DESIGN_SPACE_OT_train_attribute_predictor(bpy.types.Operator):
@@ -247,6 +254,8 @@ class DESIGN_SPACE_OT_train_attribute_predictor(bpy.types.Operator):
         collection = settings.training_collection
         shapes = read_collection(collection)
         if not self.target.strip():
+            self.target = settings.predictor_target
+        if not self.target.strip():
             raise ValueError(f"Choose the attribute to predict; '{collection.name}' has: "
                              + ", ".join(numeric_attribute_names(shapes)[:12]))
         shapes, targets = attribute_targets(shapes, self.target.strip(), self.skip_incomplete)
@@ -276,6 +285,10 @@ class DESIGN_SPACE_OT_train_attribute_predictor(bpy.types.Operator):
 
     @reports_errors
     def invoke(self, context, event):
+        if not self.target.strip():
+            self.target = context.scene.design_space.predictor_target
+        if not self.target.strip():  # ask, instead of failing
+            return context.window_manager.invoke_props_dialog(self)
         job, summary = self._start(context)
         if summary is not None:  # background mode: already done
             self._report_summary(summary)

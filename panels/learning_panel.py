@@ -30,7 +30,9 @@ class DESIGN_SPACE_PT_learning(DesignSpaceSidebar, bpy.types.Panel):
         else:
             column = layout.column()
             column.enabled = settings.training_collection is not None
+            column.prop(settings, "predictor_target", icon='PROPERTIES')
             props = column.operator("design_space.train_attribute_predictor", icon='PLAY')
+            props.target = settings.predictor_target
             if settings.training_collection is None:
                 layout.label(text="Pick a training collection under Data", icon='INFO')
             if job.last_result:

@@ -13,7 +13,7 @@ MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off")
 class DatasetFile:
     path: Path
     folders: tuple  # subfolders from the dataset root down to the file's folder
-    category: str  # the file's own folder name (the root's name for files at the top)
+    category: str  # the first folder below the root, as in ModelNet's <class>/train/x.off (the root's name at the top)
 
     @property
     def format(self) -> str:
@@ -42,7 +42,7 @@ def scan_dataset(directory) -> list[DatasetFile]:
         for name in sorted(names):
             path = Path(current) / name
             if path.suffix.lower() in MESH_SUFFIXES and not name.startswith("."):
-                files.append(DatasetFile(path, folders, folders[-1] if folders else root.name))
+                files.append(DatasetFile(path, folders, folders[0] if folders else root.name))
     if not files:
         raise ValueError(f"Dataset folder '{root}' holds no .obj, .ply, .stl or .off files")
     return files
@@ -51,11 +51,15 @@ def scan_dataset(directory) -> list[DatasetFile]:
 def check_stl(path) -> str | None:
     """Why an STL file cannot be a mesh, or None if it looks sound (Blender's importer accepts noise)."""
     path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        head = handle.read(84)
-    if head[:5].lower() == b"solid" and b"facet" in path.read_bytes()[:4096]:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as error:
+        return f"{path.name}: cannot be read ({error.strerror})"
+    if head[:5].lower() == b"solid" and b"facet" in head:
         return None
+    head = head[:84]
     if size < 84:
         return f"{path.name}: too short to be an STL file ({size} bytes)"
     triangles = int.from_bytes(head[80:84], "little")

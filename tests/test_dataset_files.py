@@ -17,7 +17,7 @@ def test_scan_assigns_categories_from_subfolders(tmp_path):
     assert found == {
         "top.obj": ((), tmp_path.name, "obj"),
         "a.obj": (("chairs",), "chairs", "obj"),
-        "b.OFF": (("chairs", "office"), "office", "off"),
+        "b.OFF": (("chairs", "office"), "chairs", "off"),
         "c.stl": (("tables",), "tables", "stl"),
     }
 

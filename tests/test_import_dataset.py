@@ -69,3 +69,21 @@ def test_bad_folders_say_what_to_do(bpy, tmp_path, make, message):
     with pytest.raises(RuntimeError, match=message):
         bpy.ops.design_space.import_dataset(directory=str(make(tmp_path)))
     assert _scene_state(bpy) == before
+
+
+def test_modelnet_layout_gets_class_categories_and_one_collection_per_folder(bpy, tmp_path):
+    for cls, names in (("chair", ("a", "b")), ("table", ("c", "d"))):
+        for split in ("train", "test"):
+            (tmp_path / "net" / cls / split).mkdir(parents=True)
+            for name in names:
+                write_off(tmp_path / "net" / cls / split / f"{name}_{split}.off")
+    (tmp_path / "net" / "chair" / "train" / "gone.stl").symlink_to(tmp_path / "missing.stl")
+    assert bpy.ops.design_space.import_dataset(directory=str(tmp_path / "net")) == {'FINISHED'}
+    root = bpy.data.collections["net"]
+    for cls in root.children:
+        assert len(cls.children) == 2  # train and test, even though Blender renames the second "train"
+        for split in cls.children:
+            assert len(split.objects) == 2
+            assert {o["category"] for o in split.objects} == {cls.name}
+    assert bpy.ops.design_space.import_dataset(directory=str(tmp_path / "net")) == {'FINISHED'}
+    assert len(root.all_objects) == 8  # a second import makes a new collection, never merges

@@ -135,3 +135,23 @@ def test_child_collections_are_read_recursively_or_not(bpy, bridge, MeshArrays):
                                          ("arm rest 10", "arm rest"), ("7", "7")])
 def test_child_names_give_part_labels(addon, name, label):
     assert addon.operators.mesh_bridge.label_from_name(name) == label
+
+
+def test_empty_meshes_are_named_and_mirrored_parts_keep_outward_faces(bpy, bridge, MeshArrays):
+    collection = bridge.ensure_collection("odd")
+    with bridge.SceneWriter() as writer:
+        root = writer.mesh_object(_cube(MeshArrays, "root"), collection)
+        mirrored = writer.mesh_object(_cube(MeshArrays, "mirror"), collection)
+    mirrored.parent = root
+    mirrored.scale = (-1, 1, 1)
+    (shape,) = bridge.read_collection(collection)
+    from shapespace.primitives import signed_volume
+    from shapespace.mesh_arrays import MeshArrays as PureMeshArrays
+
+    pure = PureMeshArrays(shape.name, shape.vertices, shape.face_sizes, shape.corner_vertices)
+    half = PureMeshArrays("half", shape.vertices[8:], shape.face_sizes[6:], shape.corner_vertices[24:] - 8)
+    assert signed_volume(half) > 0 and signed_volume(pure) > 0
+    empty = bpy.data.objects.new("hollow", bpy.data.meshes.new("hollow"))
+    collection.objects.link(empty)
+    with pytest.raises(bridge.BridgeError, match="'hollow' is a mesh without vertices"):
+        bridge.read_collection(collection)

@@ -181,3 +181,11 @@ def test_progress_drained_together_keeps_the_newest_curve_image(addon):
     assert runner._poll() == jobs.POLL_SECONDS
     assert len(seen) == 1 and seen[0].message == "epoch 2" and seen[0].history["curves"] is image
     runner.job = None
+
+
+def test_an_attribute_no_shape_has_lists_the_ones_there_are(bpy, chairs):
+    with pytest.raises(RuntimeError, match="No shape has a number in 'nosuch'; the shapes have: back_angle"):
+        bpy.ops.design_space.train_attribute_predictor(target="nosuch", skip_incomplete=True)
+    bpy.context.scene.design_space.predictor_target = "height"
+    assert bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', model_kind='RIDGE') == {'FINISHED'}
+    assert bpy.context.scene.design_space.models[0].target == "height"
