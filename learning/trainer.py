@@ -417,7 +417,6 @@ def _distributed_setup(config: TrainConfig) -> _Distributed:
         return _Distributed()
     import torch.distributed as dist
 
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     created = False
     if not dist.is_initialized():

@@ -4,7 +4,6 @@ and write it into Blender as the mean mesh with one shape key per principal comp
 from __future__ import annotations
 
 import bpy
-import numpy as np
 from bpy.props import EnumProperty, FloatProperty, IntProperty
 
 from .mesh_bridge import SceneWriter, read_collection, set_custom_properties, write_shape_keys

@@ -306,14 +306,8 @@ def set_custom_properties(idblock, values: Mapping) -> None:
 
 
 def ensure_collection(name: str, parent=None) -> bpy.types.Collection:
-    """The child collection `name` of `parent` (the scene's master collection by default)."""
-    parent = parent or bpy.context.scene.collection
-    existing = parent.children.get(name)
-    if existing is not None:
-        return existing
-    collection = bpy.data.collections.new(name)
-    parent.children.link(collection)
-    return collection
+    """The child collection `name` of `parent` (the scene's master collection by default), made if missing."""
+    return SceneWriter().collection(name, parent)  # a writer nobody keeps: nothing to roll back
 
 
 class SceneWriter:

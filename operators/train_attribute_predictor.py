@@ -28,7 +28,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from .background_jobs import Job, Progress, runner
 from .data_sources import EXTENSION_DIR, preferences
 from .image_bridge import write_image
-from .mesh_bridge import BridgeError, read_collection
+from .mesh_bridge import read_collection
 from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
 
