@@ -12,6 +12,30 @@ def _attribute_names(context, edit_text):
     return attribute_search(context, edit_text)
 
 
+def _on_slider_change(self, context):
+    from .operators.shape_editing import on_slider_change
+
+    on_slider_change(self, context)
+
+
+class DesignSpaceAttributeSlider(bpy.types.PropertyGroup):
+    """One learned attribute of a shape in a shape space; moving it edits the mesh."""
+
+    value: FloatProperty(name="Value", description="The attribute's value; moving it changes the shape while the "
+                         "other attributes stay where they are", update=_on_slider_change, precision=3, step=1)
+    applied: FloatProperty(name="Applied", description="The value the mesh shows now (set by Design Space)",
+                           options={'HIDDEN'})
+
+
+class DesignSpaceShapeEdit(bpy.types.PropertyGroup):
+    """Attribute sliders of an object that lives in a learned shape space."""
+
+    attribute_model: StringProperty(name="Attribute Model", description="The learned attributes the sliders use")
+    sliders: CollectionProperty(type=DesignSpaceAttributeSlider, name="Attributes",
+                                description="One slider per learned attribute")
+    message: StringProperty(name="Message", description="Why the last slider move could not be applied")
+
+
 class DesignSpaceModel(bpy.types.PropertyGroup):
     """A trained model listed in the scene; its weights live in a model file beside the .blend."""
 
@@ -49,6 +73,16 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
         description="The numeric custom property (height, seat_height, …) that Train Attribute Predictor learns",
         search=lambda self, context, edit_text: _attribute_names(context, edit_text),
     )
+    shape_template: PointerProperty(
+        name="Template",
+        description="Mesh fitted to every shape when the shapes do not share one topology (empty: the first shape)",
+        type=bpy.types.Object, poll=lambda self, obj: obj.type == 'MESH',
+    )
+    shape_attributes: StringProperty(
+        name="Attributes",
+        description="Custom properties to learn as sliders, separated by commas (height_m, weight_kg, …); "
+                    "numbers, booleans and text (one slider per text value)",
+    )
     models: CollectionProperty(type=DesignSpaceModel, name="Models",
                                description="Models trained in this scene; their files lie beside the .blend")
     active_model_index: IntProperty(name="Active Model", description="The model that Predict and Generate use",
@@ -66,7 +100,8 @@ class DesignSpaceJobState(bpy.types.PropertyGroup):
     last_result: StringProperty(name="Last Result", description="How the last job ended")
 
 
-classes = (DesignSpaceModel, DesignSpaceSceneProperties, DesignSpaceJobState)
+classes = (DesignSpaceAttributeSlider, DesignSpaceShapeEdit, DesignSpaceModel, DesignSpaceSceneProperties,
+           DesignSpaceJobState)
 
 
 def register():
@@ -74,9 +109,11 @@ def register():
         bpy.utils.register_class(cls)
     bpy.types.Scene.design_space = PointerProperty(type=DesignSpaceSceneProperties)
     bpy.types.WindowManager.design_space_job = PointerProperty(type=DesignSpaceJobState)
+    bpy.types.Object.design_space_edit = PointerProperty(type=DesignSpaceShapeEdit)
 
 
 def unregister():
+    del bpy.types.Object.design_space_edit
     del bpy.types.WindowManager.design_space_job
     del bpy.types.Scene.design_space
     for cls in reversed(classes):

@@ -104,17 +104,27 @@ SHAPE_SPACE_KIND = "shape_space"
 
 
 def save_shape_space(path, space: ShapeSpace, face_sizes: np.ndarray, corner_vertices: np.ndarray, *,
-                     collection: str = "", shape_names=(), alignment: str = "none"):
-    """Write a shape space (with the mesh connectivity its shapes share) as a safe model file."""
+                     collection: str = "", shape_names=(), alignment: str = "none", coefficients=None,
+                     correspondence: str = "topology", residuals=None):
+    """Write a shape space (with the mesh connectivity its shapes share) as a safe model file.
+
+    `coefficients` (N, k): the training shapes' coordinates, in `shape_names` order, so attributes
+    can be learned later without reading the shapes again; `residuals`: template-fit residuals.
+    """
     from .model_files import save_model_file
 
     arrays = space.to_arrays() | {"face_sizes": np.asarray(face_sizes, np.int32),
                                   "corner_vertices": np.asarray(corner_vertices, np.int32)}
+    if coefficients is not None:
+        arrays["coefficients"] = np.asarray(coefficients, np.float64)
+    if residuals is not None:
+        arrays["fit_residuals"] = np.asarray(residuals, np.float64)
     explained = space.explained_ratio
     return save_model_file(path, SHAPE_SPACE_KIND, arrays, collection=collection, attribute_names=list(shape_names),
                            feature_layout={"vertices": int(len(space.mean) // 3), "components": int(space.k)},
                            metrics={"components": int(space.k), "explained_variance": float(explained.sum())},
-                           info={"alignment": alignment, "explained_ratio": [float(e) for e in explained]})
+                           info={"alignment": alignment, "explained_ratio": [float(e) for e in explained],
+                                 "correspondence": correspondence})
 
 
 def load_shape_space(path):

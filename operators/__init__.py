@@ -8,9 +8,12 @@ from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
 from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
 from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
+from .edit_attributes import DESIGN_SPACE_OT_edit_attributes
+from .learn_attributes import DESIGN_SPACE_OT_learn_attributes
 from .learn_shape_space import DESIGN_SPACE_OT_learn_shape_space
 from .load_model import DESIGN_SPACE_OT_load_model
 from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
+from .project_shape import DESIGN_SPACE_OT_project_shape
 from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
 
 classes = (
@@ -23,6 +26,9 @@ classes = (
     DESIGN_SPACE_OT_export_training_dataset,
     DESIGN_SPACE_OT_learn_shape_space,
     DESIGN_SPACE_OT_generate_shapes,
+    DESIGN_SPACE_OT_learn_attributes,
+    DESIGN_SPACE_OT_project_shape,
+    DESIGN_SPACE_OT_edit_attributes,
 )
 
 # Registered in order, unregistered in reverse.

@@ -274,6 +274,39 @@ def update_positions(mesh: bpy.types.Mesh, vertices: np.ndarray) -> None:
     mesh.update()
 
 
+def add_to_positions(mesh: bpy.types.Mesh, offsets: np.ndarray) -> None:
+    """Move every vertex by its offset ((V, 3) or flat) in place: one bulk read, one bulk write."""
+    attribute = mesh.attributes["position"]
+    buf = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    if len(buf) != np.size(offsets):
+        raise BridgeError(f"Mesh '{mesh.name}' has {len(mesh.vertices)} vertices, "
+                          f"but {np.size(offsets) // 3} offsets were given")
+    attribute.data.foreach_get("vector", buf)
+    buf += np.ravel(offsets)
+    attribute.data.foreach_set("vector", buf)
+    mesh.update()
+
+
+def read_markers(obj) -> dict:
+    """Landmarks of an object: its child empties, name (without numbering) -> position in the
+    object's local coordinates."""
+    inverse = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64))
+    markers = {}
+    for child in obj.children:
+        if child.type == 'EMPTY':
+            world = np.array(child.matrix_world, dtype=np.float64)[:3, 3]
+            markers[label_from_name(child.name)] = inverse[:3, :3] @ world + inverse[:3, 3]
+    return markers
+
+
+def unapplied_transform(obj) -> str | None:
+    """A short description of an object's rotation or scale that is not applied, or None."""
+    matrix = np.array(obj.matrix_world, dtype=np.float64)[:3, :3]
+    if np.allclose(matrix, np.eye(3), atol=1e-6):
+        return None
+    return "rotation or scale (Object > Apply > Rotation & Scale)"
+
+
 def write_shape_keys(obj, keys: Mapping[str, np.ndarray], *, basis_name: str = "Basis") -> list:
     """Create or update shape keys (name -> (V, 3) positions); adds a basis if missing."""
     if obj.data.shape_keys is None:

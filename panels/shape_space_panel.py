@@ -1,8 +1,19 @@
-"""The Shape Space section: learn a PCA space from the training collection, sample new shapes."""
+"""The Shape Space section: learn a PCA space from the training collection, sample new shapes, learn
+attribute sliders and edit meshes with them."""
 
 import bpy
 
+from ..operators.learn_attributes import FIT_IMAGE
+from ..operators.learn_shape_space import VARIANCE_IMAGE
 from .sidebar import DesignSpaceSidebar
+
+
+def _picture(layout, name: str, caption: str) -> None:
+    image = bpy.data.images.get(name)
+    if image is not None:
+        layout.label(text=caption)
+        image.preview_ensure()
+        layout.template_icon(icon_value=image.preview.icon_id, scale=6.0)
 
 
 class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):
@@ -15,9 +26,30 @@ class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.operator("design_space.learn_shape_space", icon='MOD_MESHDEFORM')
+        row = column.row(align=True)
+        row.prop(settings, "shape_template", text="")
+        row.operator("design_space.learn_shape_space", text="Fit Template",
+                     icon='MOD_SHRINKWRAP').correspondence = 'TEMPLATE'
         column.operator("design_space.generate_shapes", icon='SHADERFX')
+
+        layout.prop(settings, "shape_attributes", icon='PROPERTIES')
+        layout.operator("design_space.learn_attributes", icon='OPTIONS')
+        row = layout.row(align=True)
+        row.operator("design_space.project_shape", text="Edit a Copy", icon='DUPLICATE').target = 'COPY'
+        row.operator("design_space.project_shape", text="Edit Mesh", icon='EDITMODE_HLT').target = 'IN_PLACE'
+
         obj = context.active_object
+        if obj is not None and obj.type == 'MESH' and len(obj.design_space_edit.sliders):
+            box = layout.box()
+            box.label(text=f"Attributes of {obj.name}", icon='OBJECT_DATA')
+            for item in obj.design_space_edit.sliders:
+                box.prop(item, "value", text=item.name)
+            if obj.design_space_edit.message:
+                box.label(text=obj.design_space_edit.message, icon='ERROR')
         if obj is not None and obj.get("design_space_kind") == "shape_space" and obj.data.shape_keys:
-            layout.label(text=f"Components of {obj.name}:")
+            box = layout.box()
+            box.label(text="Components (shape keys)", icon='SHAPEKEY_DATA')
             for block in obj.data.shape_keys.key_blocks[1:]:
-                layout.prop(block, "value", text=block.name, slider=True)
+                box.prop(block, "value", text=block.name, slider=True)
+        _picture(layout, VARIANCE_IMAGE, "Variance explained (%) by components")
+        _picture(layout, FIT_IMAGE, "Attribute fit: error against log10 λ")

@@ -93,11 +93,85 @@ def write_sample_dataset(addon, folder: Path) -> None:
             (folder / family / f"{shape.name}.off").write_text("\n".join(lines) + "\n")
 
 
+def save_image(bpy, name: str, path: Path) -> None:
+    image = bpy.data.images.get(name)
+    if image is not None:
+        image.filepath_raw = str(path)
+        image.file_format = 'PNG'
+        image.save()
+
+
+def measured_height(obj) -> float:
+    positions = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", positions)
+    return float(np.ptp(positions.reshape(-1, 3)[:, 2]))
+
+
+def shape_space_demo(bpy, addon, demo, output: Path, seed: int) -> list:
+    """Shape spaces with attribute sliders: MakeHuman bodies edited by height and weight, vases
+    generated from a space, and a space learned from varied-topology vases by template fitting.
+    Returns the collections to render."""
+    settings = bpy.context.scene.design_space
+    rendered = []
+    bridge = addon.operators.mesh_bridge
+    if "Bodies" in demo.children:
+        bodies = demo.children["Bodies"]
+        settings.training_collection = bodies
+        bpy.ops.design_space.learn_shape_space(component_mode='VARIANCE', variance=0.9999)
+        save_image(bpy, "Design Space Variance Explained", output / "renders" / "bodies_variance_explained.png")
+        bpy.ops.design_space.learn_attributes(attributes="height_m, weight_kg, age_years, gender, muscle")
+        save_image(bpy, "Design Space Attribute Fit", output / "renders" / "bodies_attribute_fit.png")
+        say(f"shape space of {len(bodies.objects)} bodies; sliders {settings.models[-1].target}: "
+            f"{settings.models[-1].metrics}")
+        source = bodies.objects[0]
+        edits = bridge.ensure_collection("Body Edits")
+        row = []
+        for label, attribute, change in (("as is", "height_m", 0.0), ("+10 cm", "height_m", 0.10),
+                                         ("+15 kg", "weight_kg", 15.0), ("+30 years", "age_years", 30.0),
+                                         ("more muscle", "muscle", 0.4)):
+            bpy.ops.object.select_all(action='DESELECT')
+            bpy.context.view_layer.objects.active = source
+            bpy.ops.design_space.project_shape(target='COPY')
+            copy = bpy.context.active_object
+            sliders = copy.design_space_edit.sliders
+            height, weight = measured_height(copy), sliders["weight_kg"].value
+            bpy.ops.design_space.edit_attributes(attribute=attribute, value=change, relative=True)
+            copy.name = f"{source.name} {label}"
+            for collection in copy.users_collection:
+                collection.objects.unlink(copy)
+            edits.objects.link(copy)
+            copy.location = (len(row) * 0.8, 0.0, 0.0)
+            row.append(copy)
+            say(f"{source.name} {label}: measured height {100 * height:.1f} → {100 * measured_height(copy):.1f} cm, "
+                f"estimated weight {weight:.1f} → {sliders['weight_kg'].value:.1f} kg")
+        rendered.append(edits)
+
+    vases = demo.children.get("Vases")
+    if vases is not None:
+        settings.training_collection = vases
+        bpy.ops.design_space.learn_shape_space(component_mode='VARIANCE', variance=0.999)
+        bpy.ops.design_space.learn_attributes(attributes="height, max_radius, neck_radius")
+        space_model = next(i for i, m in enumerate(settings.models) if m.name == "Vases Shape Space")
+        settings.active_model_index = space_model
+        bpy.ops.design_space.generate_shapes(count=8, seed=seed, collection="Generated Vases")
+        rendered.append(bpy.data.collections["Generated Vases"])
+        say(f"generated 8 vases from '{settings.models[space_model].name}' "
+            f"({settings.models[space_model].metrics})")
+    varied = demo.children.get("Vases (varied topology)")
+    if varied is not None and vases is not None:
+        settings.training_collection = varied
+        bpy.ops.design_space.learn_shape_space(correspondence='TEMPLATE', template=vases.objects[0].name,
+                                               component_mode='VARIANCE', variance=0.99)
+        entry = settings.models[settings.active_model_index]
+        say(f"template fitted to {len(varied.objects)} varied-topology vases: {entry.metrics}")
+    return rendered
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="demo_output", help="folder for demo.blend and the renders")
     parser.add_argument("--shapes", type=int, default=8, help="shapes per procedural family")
-    parser.add_argument("--bodies", type=int, default=8, help="MakeHuman bodies")
+    parser.add_argument("--bodies", type=int, default=40, help="MakeHuman bodies")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     output = Path(args.output).resolve()
@@ -158,7 +232,9 @@ def main() -> int:
     say(f"predicted the height of {len(errors)} varied-topology chairs (not seen in training): "
         f"mean error {100 * sum(errors) / len(errors):.1f} cm")
 
-    for child in list(demo.children) + [imported]:
+    rendered = shape_space_demo(bpy, addon, demo, output, args.seed)
+
+    for child in list(demo.children) + [imported] + rendered:
         path = output / "renders" / f"{child.name.lower().replace(' ', '_').replace('(', '').replace(')', '')}.png"
         render_collection(bpy, child, path)
         say(f"rendered {path.relative_to(output.parent) if output.parent in path.parents else path}")

@@ -74,3 +74,17 @@ def procrustes_align(shapes: np.ndarray, scaling: bool = False, iterations: int 
     translations = centroids[0] - np.einsum("n,nij,nj->ni", scales, rotations, centroids)
     aligned = scales[:, None, None] * np.einsum("nvj,nij->nvi", shapes, rotations) + translations[:, None]
     return aligned.astype(np.float32), rotations, scales, translations
+
+
+def align_to(shape: np.ndarray, reference: np.ndarray, scaling: bool = False):
+    """One shape aligned onto a reference with the same vertices: (aligned, rotation, scale, translation)
+    with aligned = scale · shape · rotationᵀ + translation."""
+    shape = np.asarray(shape, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    centre, reference_centre = shape.mean(axis=0), reference.mean(axis=0)
+    rotation = _best_rotation(shape - centre, reference - reference_centre)
+    rotated = (shape - centre) @ rotation.T
+    scale = float(np.sum(rotated * (reference - reference_centre)) / max(np.sum(rotated * rotated), 1e-300)) \
+        if scaling else 1.0
+    translation = reference_centre - scale * centre @ rotation.T
+    return (scale * shape @ rotation.T + translation).astype(np.float32), rotation, scale, translation

@@ -543,6 +543,16 @@ def obj_to_blender(vertices) -> np.ndarray:
     return np.stack([0.1 * v[:, 0], -0.1 * v[:, 2], 0.1 * v[:, 1]], axis=1)
 
 
+BODY_DENSITY = 1000.0  # kg/m³: close to the human body's (about 985 to 1060)
+
+
+def body_weight_kg(vertices, face_sizes, corner_vertices) -> float:
+    """A closed body mesh's weight estimated from its volume (metres) at the body's density."""
+    from .primitives import signed_volume
+
+    return BODY_DENSITY * signed_volume(MeshArrays("body", vertices, face_sizes, corner_vertices))
+
+
 def body_from_macros(data: MakeHumanData, name: str = "body", *, gender=0.5, age=0.5, muscle=0.5,
                      weight=0.5, height=0.5, proportions=0.5, african=1 / 3, asian=1 / 3,
                      caucasian=1 / 3, body_only=True) -> MeshArrays:
@@ -552,7 +562,7 @@ def body_from_macros(data: MakeHumanData, name: str = "body", *, gender=0.5, age
     With `body_only` the mesh keeps only the ``body`` group's vertices and faces (re-indexed);
     otherwise every vertex and face of the OBJ, helpers included, placed by the body alike.
     Attributes: the macro values, the normalised ethnic mix, ``age_years``, ``height_m`` (the body's
-    measured z extent) and ``category`` = "human".
+    measured z extent), ``weight_kg`` (its volume at the body's density) and ``category`` = "human".
     """
     weights = macro_target_weights(gender, age, muscle, weight, height, proportions, african, asian, caucasian)
     verts = obj_to_blender(data.blend(weights))
@@ -565,6 +575,8 @@ def body_from_macros(data: MakeHumanData, name: str = "body", *, gender=0.5, age
     attributes.update(mix)
     attributes["age_years"] = age_to_years(age)
     attributes["height_m"] = float(high[2] - low[2])
+    attributes["weight_kg"] = body_weight_kg(verts[data.body_vertex_ids], data.body_face_sizes,
+                                             data._body_corners_local)
     attributes["category"] = "human"
     if body_only:
         return MeshArrays(name, verts[data.body_vertex_ids], data.body_face_sizes.copy(),

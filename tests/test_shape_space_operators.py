@@ -27,7 +27,7 @@ def test_learn_writes_the_mean_with_one_key_per_component(bpy, addon, vases):
     np.testing.assert_allclose(_positions(obj), np.mean(training, axis=0), atol=1e-4)
     keys = obj.data.shape_keys.key_blocks
     assert [k.name.split()[0] for k in keys] == ["Basis", "PC1", "PC2", "PC3", "PC4"]
-    assert keys[1].slider_min == -1.0 and keys[1].value == 0.0
+    assert keys[1].slider_min == -2.0 and keys[1].slider_max == 2.0 and keys[1].value == 0.0
     entry = bpy.context.scene.design_space.models[0]
     assert entry.kind == "shape_space" and "4 components" in entry.metrics
     # the first component moves the mean by 3σ at value 1
