@@ -7,7 +7,7 @@ REAL_BLENDER ?= ../shared/tools/real-blender
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 ZIP := build/design_space-$(VERSION).zip
 
-.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot real-blender-training-probe clean
+.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-training-probe clean
 
 setup: $(VENV)/.ready .data/mpfb2/.complete
 
@@ -50,6 +50,15 @@ real-blender-screenshot: build
 		blender --command extension install-file -r user_default -e $(ZIP) && \
 		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_panel.blend --count 6 && \
 		blender /tmp/design_space_panel.blend --python scripts/real_blender_panel.py -- --show'
+
+# The Shape Space section with attribute sliders on an edited MakeHuman body, in the real window.
+real-blender-shape-space-screenshot: build
+	mkdir -p docs/screenshots
+	$(REAL_BLENDER) shot docs/screenshots/shape_space_panel.png 40 -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
+		blender --command extension install-file -r user_default -e $(ZIP) && \
+		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_bodies.blend \
+			--shape-space --makehuman $(CURDIR)/.data/mpfb2 && \
+		blender /tmp/design_space_bodies.blend --python scripts/real_blender_panel.py -- --show --collapse-data'
 
 # Training from the panel in the real window: UI responsiveness, progress, cancel (prints TRAINING_PROBE).
 real-blender-training-probe: build

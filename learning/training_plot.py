@@ -57,8 +57,9 @@ def _series(history, name):
 def _best_epoch(history, epochs, train, val, best_epoch):
     if best_epoch is None:
         best_epoch = history.get("best_epoch") if isinstance(history, dict) else getattr(history, "best_epoch", None)
-    if best_epoch:
-        return int(best_epoch)
+    if best_epoch is not None and best_epoch is not False:
+        value = float(best_epoch)
+        return int(value) if value.is_integer() else value  # x need not be an epoch (e.g. log10 λ)
     for values in (val, train):
         if len(values) and np.isfinite(values).any():
             return int(epochs[int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))])
@@ -221,7 +222,8 @@ def _value_ticks(layout: CurveLayout) -> list[float]:
 
 
 def plot_curves(history, width: int = 512, height: int = 256, *, log_scale: bool = False, antialias: bool = True,
-                best_epoch: int | None = None, line_width: float = 1.6, legend: bool = True) -> np.ndarray:
+                best_epoch: float | None = None, line_width: float = 1.6, legend: bool = True,
+                mark_best: bool = True) -> np.ndarray:
     """Train (blue) and validation (orange) loss per epoch, axes with ticks, and the best epoch
     (green dashed line and dot). `history`: a TrainHistory or a dict with 'train_loss',
     'val_loss' (entries may be None) and optionally 'epoch' and 'best_epoch'."""
@@ -264,7 +266,7 @@ def plot_curves(history, width: int = 512, height: int = 256, *, log_scale: bool
     plot_mask = np.zeros((h, w), dtype=np.float64)
     plot_mask[layout.top:layout.bottom + 1, layout.left + 1:layout.right + 1] = 1.0
 
-    best = _best_epoch(history, epochs, train, val, best_epoch) if len(train) else None
+    best = _best_epoch(history, epochs, train, val, best_epoch) if len(train) and mark_best else None
     if best is not None and layout.epoch_min <= best <= layout.epoch_max:
         col = int(round(float(layout.x_of(best))))
         rows = np.arange(layout.top, layout.bottom)

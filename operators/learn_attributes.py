@@ -35,7 +35,7 @@ def cross_validation_picture(record):
     x = np.log10(np.maximum(lambdas, 1e-12)) if len(lambdas) > 1 else np.zeros(1)
     best = int(np.argmin(record.validation_error))
     return plot_curves({"epoch": x, "train_loss": record.train_error, "val_loss": record.validation_error,
-                        "best_epoch": float(x[best])}, 512, 200, log_scale=True)
+                        "best_epoch": float(x[best])}, 320, 240, log_scale=True)
 
 
 def learn_attributes(context, space_path, attributes, method: str, folds: int, skip_incomplete: bool):
@@ -65,7 +65,7 @@ def learn_attributes(context, space_path, attributes, method: str, folds: int, s
                          method=method.lower(), metrics={f"rmse_{c}": e for c, e in rmse.items()} | {
                              "shapes": len(kept), "lambda": model.forward.lam})
     picture = cross_validation_picture(model.forward_cv)
-    write_image(FIT_IMAGE, picture)
+    write_image(FIT_IMAGE, picture, keep=True)
     write_png(path.with_suffix(".cv.png"), picture)
     summary = ", ".join(f"{c} ±{e:.3g}" for c, e in rmse.items())
     add_model_entry(context.scene, name, "shape_attributes", path, collection, ", ".join(table.columns),

@@ -27,9 +27,16 @@ OUTPUT_COLLECTION = "Design Space Shape Spaces"
 VARIANCE_IMAGE = "Design Space Variance Explained"
 
 
-def input_notes(collection) -> list[str]:
-    """What the user should know about how the shapes were read: unapplied transforms, modifiers."""
+def input_notes(collection, shapes=()) -> list[str]:
+    """What the user should know about how the shapes were read: unapplied transforms, modifiers,
+    degenerate faces."""
+    from ..shapespace.primitives import face_areas
+
     notes = []
+    degenerate = [s.name for s in shapes if s.face_count and face_areas(s).min() <= 1e-12]
+    if degenerate:
+        notes.append(f"{len(degenerate)} shapes ('{degenerate[0]}'…) have faces without area (Mesh > Clean Up > "
+                     "Merge by Distance fixes most); they were used as they are")
     roots = shape_roots(collection_objects(collection))
     turned = [r.name for r in roots if unapplied_transform(r)]
     if turned:
@@ -69,7 +76,7 @@ def write_shape_space(context, collection_name: str, space, template, shape_name
             set_custom_properties(obj, {"design_space_model": stored_path(path), "design_space_kind": "shape_space",
                                         "shape_space_collection": collection_name})
             picture = variance_picture(space)
-            write_image(VARIANCE_IMAGE, picture)
+            write_image(VARIANCE_IMAGE, picture, keep=True)
             write_png(path.with_suffix(".variance.png"), picture)
     except Exception:
         path.unlink(missing_ok=True)  # no model file without its object
@@ -87,7 +94,8 @@ def variance_picture(space):
 
     cumulative = 100.0 * np.cumsum(space.explained_ratio)
     return plot_curves({"epoch": np.arange(1, space.k + 1, dtype=np.float64), "train_loss": cumulative,
-                        "val_loss": [None] * space.k}, 512, 200, legend=False)
+                        "val_loss": [None] * space.k}, 320, 240, legend=False,
+                       mark_best=False)
 
 
 def check_component_count(k, count):
@@ -97,7 +105,8 @@ def check_component_count(k, count):
 
 
 def learn_shape_space(context, collection, alignment: str, k: int | None, variance: float | None):
-    """Same-topology shapes: fit the space, save its model file, write the object; returns (object, space)."""
+    """Same-topology shapes: fit the space, save its model file, write the object.
+    Returns (object, space, notes on how the shapes were read)."""
     from ..learning.shape_space import fit_shape_space
     from ..shapespace.correspondence import procrustes_align, stack_same_topology
 
@@ -112,7 +121,7 @@ def learn_shape_space(context, collection, alignment: str, k: int | None, varian
     space = fit_shape_space(stacked, k=k, variance=variance, names=names)
     obj = write_shape_space(context, collection.name, space, shapes[0], names, space.project(stacked),
                             alignment=alignment)
-    return obj, space
+    return obj, space, input_notes(collection, shapes)
 
 
 @dataclass
@@ -144,7 +153,12 @@ class TemplateFitJob(Job):
                 outcome.cancelled = True
                 return outcome
             template_markers, target_markers = self.markers[i]
-            fit = fit_template(self.template, shape, self.settings, template_markers, target_markers)
+            try:
+                fit = fit_template(self.template, shape, self.settings, template_markers, target_markers)
+            except ValueError as error:  # e.g. a shape without surface: left out, by name
+                outcome.refused.append((shape.name, float("inf")))
+                print(f"[Design Space] '{shape.name}' was left out: {error}")
+                continue
             if fit.residual_ratio > self.max_residual:
                 outcome.refused.append((shape.name, fit.residual_ratio))
             else:
@@ -159,7 +173,8 @@ class TemplateFitJob(Job):
         from ..learning.shape_space import fit_shape_space
         from ..shapespace.correspondence import procrustes_align
 
-        refused = ", ".join(f"'{n}' ({100 * r:.1f}%)" for n, r in outcome.refused)
+        refused = ", ".join(f"'{n}' ({100 * r:.1f}%)" if np.isfinite(r) else f"'{n}' (no surface)"
+                            for n, r in outcome.refused)
         if len(outcome.vertices) < 3:
             raise ValueError(f"Only {len(outcome.vertices)} shapes fit the template within "
                              f"{100 * self.max_residual:.1f}% of their size (did not fit: {refused}); "
@@ -208,7 +223,7 @@ def start_template_fit(context, collection, template_obj, alignment, k, variance
         raise ValueError(f"'{collection.name}' holds {len(shapes)} shapes; a shape space needs at least 3")
     check_component_count(k, len(shapes))
     job = TemplateFitJob(collection.name, template, shapes, markers, FitSettings(), max_residual, alignment, k,
-                         variance, input_notes(collection))
+                         variance, input_notes(collection, shapes))
     return job, runner.start(job, context)
 
 
@@ -271,8 +286,7 @@ class DESIGN_SPACE_OT_learn_shape_space(bpy.types.Operator):
             else:
                 self.report({summary[0]}, summary[1])
             return {'FINISHED'}
-        obj, space = learn_shape_space(context, collection, self.alignment, k, variance)
-        notes = input_notes(collection)
+        obj, space, notes = learn_shape_space(context, collection, self.alignment, k, variance)
         self.report({'WARNING' if notes else 'INFO'}, "; ".join(
             [f"Learned '{obj.name}': {space.k} components explain {100 * space.explained_ratio.sum():.1f}% "
              "of the variance"] + notes))

@@ -154,7 +154,7 @@ class AttributePredictorJob(Job):
                    if metrics.get("val_rmse") is not None else f"training RMSE {metrics['train_rmse']:.4g}")
         add_model_entry(context.scene, name, result["kind"], path, self.collection, self.target, summary)
         if outcome.curves is not None:
-            write_image(CURVE_IMAGE, outcome.curves)
+            write_image(CURVE_IMAGE, outcome.curves, keep=True)
             if bpy.app.background:
                 from ..learning.training_plot import write_png
 

@@ -13,7 +13,7 @@ def _picture(layout, name: str, caption: str) -> None:
     if image is not None:
         layout.label(text=caption)
         image.preview_ensure()
-        layout.template_icon(icon_value=image.preview.icon_id, scale=6.0)
+        layout.template_icon(icon_value=image.preview.icon_id, scale=10.0)
 
 
 class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):

@@ -1,10 +1,12 @@
 """Screens of the real Blender window with the Design Space sidebar open.
 
 Two steps, both in real Blender with the installed extension:
-    blender --background --python scripts/real_blender_panel.py -- --build SCENE.blend
-        enable Design Space, create the demo collections in an empty scene, save SCENE.blend
+    blender --background --python scripts/real_blender_panel.py -- --build SCENE.blend [--shape-space]
+        enable Design Space, create the demo collections in an empty scene, save SCENE.blend; with
+        --shape-space: MakeHuman bodies, their shape space and attribute sliders, one body edited
     blender SCENE.blend --python scripts/real_blender_panel.py -- --show
-        (opening a file skips the splash) open the sidebar on the Design Space tab, frame the shapes
+        (opening a file skips the splash) open the sidebar on the Design Space tab, frame the
+        selected objects (or all)
 """
 
 import subprocess
@@ -24,6 +26,29 @@ def build(path, count):
     bpy.ops.wm.save_as_mainfile(filepath=path)
 
 
+def build_shape_space(path, data):
+    """Bodies with a shape space and attribute sliders; one body edited (+8 cm) is selected."""
+    addon_utils.enable(MODULE, default_set=True)
+    bpy.context.preferences.addons[MODULE].preferences.makehuman_data = data
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=path)  # first, so the model files lie beside it
+    bpy.ops.design_space.create_demo_collections(families=set(), body_count=30, topology='SAME')
+    settings = bpy.context.scene.design_space
+    settings.training_collection = bpy.data.collections["Bodies"]
+    settings.shape_attributes = "height_m, weight_kg, age_years, muscle"
+    bpy.ops.design_space.learn_shape_space(component_mode='VARIANCE', variance=0.999)
+    bpy.ops.design_space.learn_attributes()
+    bpy.data.collections["Design Space Demo"].hide_viewport = True
+    bpy.data.collections["Design Space Shape Spaces"].hide_viewport = True
+    source = bpy.data.objects["body_004"]
+    bpy.context.view_layer.objects.active = source
+    bpy.ops.design_space.project_shape(target='COPY')
+    edited = bpy.context.active_object
+    bpy.ops.design_space.edit_attributes(attribute="height_m", value=0.08, relative=True)
+    edited.location.x += 0.8
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+
+
 def show():
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -35,18 +60,26 @@ def show():
             space.shading.color_type = 'VERTEX'
             window_region = next(r for r in area.regions if r.type == 'WINDOW')
             with bpy.context.temp_override(window=window, area=area, region=window_region):
-                bpy.ops.view3d.view_all(center=False)
+                if bpy.context.selected_objects:
+                    bpy.ops.view3d.view_selected()
+                else:
+                    bpy.ops.view3d.view_all(center=False)
     # The sidebar tab cannot be chosen from Python in Blender 4.3 (Region.active_panel_category is
     # read-only there), so click it like a user: "Design Space" is the third tab (Tool, View, Design
     # Space) of the factory layout on a 1600×900 screen.
-    subprocess.Popen(["xdotool", "mousemove", "1308", "226", "sleep", "0.5", "click", "1", "sleep", "0.5",
-                      "mousemove", "700", "450"])
+    clicks = ["xdotool", "mousemove", "1308", "226", "sleep", "0.5", "click", "1", "sleep", "0.5"]
+    if COLLAPSE_DATA:  # fold the Data section (its header is the first in the tab) to make room below
+        clicks += ["mousemove", "1080", "97", "sleep", "0.3", "click", "1", "sleep", "0.5"]
+    subprocess.Popen(clicks + ["mousemove", "700", "450"])
     print("DESIGN_SPACE_PANEL_READY", flush=True)
     return None
 
 
 args = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
-if "--build" in args:
+COLLAPSE_DATA = "--collapse-data" in args
+if "--build" in args and "--shape-space" in args:
+    build_shape_space(args[args.index("--build") + 1], args[args.index("--makehuman") + 1])
+elif "--build" in args:
     build(args[args.index("--build") + 1], int(args[args.index("--count") + 1]) if "--count" in args else 40)
 elif "--show" in args:
     addon_utils.enable(MODULE, default_set=True)

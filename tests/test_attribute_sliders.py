@@ -135,3 +135,17 @@ def test_shapes_that_do_not_fit_are_refused_by_name(bpy, addon):
     shapes = load_model_file(addon.operators.model_store.absolute_path(entry.filepath)).metadata["attribute_names"]
     assert chair.name not in shapes and len(shapes) == 4
     assert bpy.context.window_manager.design_space_job.last_result.count(f"'{chair.name}'") == 1
+
+
+def test_unapplied_transforms_and_modifiers_are_stated(bpy, capfd):
+    bpy.ops.design_space.create_demo_collections(families={'VASE'}, shapes_per_family=5, body_count=0,
+                                                 topology='SAME', seed=2)
+    vases = bpy.data.collections["Vases"]
+    vases.objects[1].rotation_euler.z = 0.5
+    vases.objects[2].modifiers.new("Smooth", 'SUBSURF')
+    bpy.context.scene.design_space.training_collection = vases
+    capfd.readouterr()
+    assert bpy.ops.design_space.learn_shape_space(component_mode='COUNT', components=2) == {'FINISHED'}
+    out = capfd.readouterr().out
+    assert "'vase_001'…) have an unapplied rotation or scale: their local coordinates were used" in out
+    assert "'vase_002'…) have modifiers: their meshes without modifiers were used" in out
