@@ -83,6 +83,9 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
         description="Custom properties to learn as sliders, separated by commas (height_m, weight_kg, …); "
                     "numbers, booleans and text (one slider per text value)",
     )
+    assembly_count: IntProperty(name="Count", description="How many assemblies Assemble Parts makes", default=6,
+                                min=1, max=200)
+    assembly_seed: IntProperty(name="Seed", description="The same seed makes the same assemblies", default=0, min=0)
     models: CollectionProperty(type=DesignSpaceModel, name="Models",
                                description="Models trained in this scene; their files lie beside the .blend")
     active_model_index: IntProperty(name="Active Model", description="The model that Predict and Generate use",

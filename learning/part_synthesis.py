@@ -1,15 +1,17 @@
 """Synthesis of new shapes from the parts of a collection (Kalogerakis et al. 2012, section 5): draw
 from the part model, pick for every label the training part that best matches the draw (and has
 slots for the parts already chosen), place the parts so their slots meet, keep what passes the
-checks and is not a copy of a training shape, and rank by the model's likelihood."""
+checks and is not a copy of a training shape, and rank by the model's likelihood.
+
+The geometry (placing parts, the overlap the training shapes allow) comes from shapespace.assembly
+and is handed in by the caller, so this module stays free of mesh code.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
-from shapespace.assembly import Placement, solve_placement, training_overlaps
 
 from .part_model import PartModel, PartTable, part_features
 
@@ -18,7 +20,8 @@ from .part_model import PartModel, PartTable, part_features
 class Assembly:
     sources: dict  # label -> name of the training shape the part comes from
     score: float  # log-likelihood under the part model (higher: more plausible)
-    placement: Placement
+    placement: object  # shapespace.assembly.Placement
+    rank: int = 0  # with variety: its place among assemblies of the same structure
 
     @property
     def key(self) -> tuple:
@@ -47,12 +50,14 @@ def assembly_table(model: PartModel, parts: dict, contacts) -> PartTable:
 class PartSynthesizer:
     """Draws, places and ranks assemblies from a fitted model and the training shapes' parts."""
 
-    def __init__(self, model: PartModel, table: PartTable, parts_per_shape: list):
+    def __init__(self, model: PartModel, table: PartTable, parts_per_shape: list, place, overlaps: dict):
+        """place(parts, labels, overlaps) -> Placement (shapespace.assembly.solve_placement); overlaps:
+        what the training shapes allow (shapespace.assembly.training_overlaps)."""
         self.model, self.table, self.parts = model, table, parts_per_shape
+        self.place, self.overlaps = place, overlaps
         self.names = list(table.names)
         self.training = {tuple(sorted((label, name) for label in parts)) for name, parts in
                          zip(self.names, parts_per_shape)}
-        self.overlaps = training_overlaps(parts_per_shape)
         self.style_posteriors = [model.style_posterior(table, j) for j in range(len(model.labels))]
         self.reduced = []
         for j, label in enumerate(model.labels):
@@ -92,14 +97,16 @@ class PartSynthesizer:
         sources = {label: part.source for label, part in chosen.items()}
         if tuple(sorted(sources.items())) in self.training or len(set(sources.values())) == 1:
             return None  # a training shape again
-        placement = solve_placement(chosen, self.model.labels, self.overlaps)
+        placement = self.place(chosen, self.model.labels, self.overlaps)
         if not placement.valid:
             return None
         score = float(self.model.log_likelihood(assembly_table(self.model, chosen, placement.contacts))[0])
         return Assembly(sources, score, placement)
 
-    def assemble(self, count: int, seed: int = 0, draws: int | None = None) -> list:
-        """Up to `count` distinct valid assemblies, most plausible first (the same seed, the same list)."""
+    def assemble(self, count: int, seed: int = 0, draws: int | None = None, variety: bool = False) -> list:
+        """Up to `count` distinct valid assemblies, most plausible first (the same seed, the same list).
+        With `variety`, the best assembly of each structure (which labels, how many pieces) comes
+        before the second best of any: shapes with more parts score lower, and would never show."""
         rng = np.random.default_rng(seed)
         found = {}
         draws = draws or 30 * count
@@ -114,7 +121,16 @@ class PartSynthesizer:
             if sum(a is not None for a in found.values()) >= 3 * count:
                 break
         ranked = sorted((a for a in found.values() if a is not None), key=lambda a: -a.score)
+        if variety:
+            seen: dict = {}
+            for assembly in ranked:  # rank within its structure, then by score
+                structure = tuple(sorted((label, self._pieces(assembly, label)) for label in assembly.sources))
+                assembly.rank = seen[structure] = seen.get(structure, -1) + 1
+            ranked = sorted(ranked, key=lambda a: (a.rank, -a.score))
         return ranked[:count]
+
+    def _pieces(self, assembly, label) -> int:
+        return self.parts[self.names.index(assembly.sources[label])][label].components
 
     def alternatives(self, sources: dict, label: str) -> list:
         """Valid assemblies that swap the part of `label` for another training part, most plausible first."""

@@ -3,6 +3,7 @@
 import bpy
 
 from . import background_jobs
+from .assemble_parts import DESIGN_SPACE_OT_assemble_parts
 from .cancel_job import DESIGN_SPACE_OT_cancel_job
 from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
 from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
@@ -10,10 +11,13 @@ from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
 from .edit_attributes import DESIGN_SPACE_OT_edit_attributes
 from .learn_attributes import DESIGN_SPACE_OT_learn_attributes
+from .keep_assembly import DESIGN_SPACE_OT_keep_assembly
+from .learn_part_model import DESIGN_SPACE_OT_learn_part_model
 from .learn_shape_space import DESIGN_SPACE_OT_learn_shape_space
 from .load_model import DESIGN_SPACE_OT_load_model
 from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
 from .project_shape import DESIGN_SPACE_OT_project_shape
+from .swap_part import DESIGN_SPACE_OT_swap_part
 from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
 
 classes = (
@@ -29,6 +33,10 @@ classes = (
     DESIGN_SPACE_OT_learn_attributes,
     DESIGN_SPACE_OT_project_shape,
     DESIGN_SPACE_OT_edit_attributes,
+    DESIGN_SPACE_OT_learn_part_model,
+    DESIGN_SPACE_OT_assemble_parts,
+    DESIGN_SPACE_OT_swap_part,
+    DESIGN_SPACE_OT_keep_assembly,
 )
 
 # Registered in order, unregistered in reverse.

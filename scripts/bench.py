@@ -276,8 +276,53 @@ def bench_attribute_slider(bpy, addon, rows):
                          "per-vertex Python write": median_seconds(per_vertex, repeat=3)}))
 
 
+def bench_part_model(bpy, addon, rows):
+    """Learning the part model at 20/50/100 chairs against its plain-tables ablation and scikit-learn's
+    Gaussian mixtures (BIC over 1-3 styles per label); 100 ranked assemblies against placing 100
+    random part combinations without a model."""
+    from sklearn.mixture import GaussianMixture
+
+    from learning.part_model import fit_part_model, part_table
+    from learning.part_synthesis import PartSynthesizer
+    from shapespace.assembly import solve_placement, training_overlaps
+    from shapespace.parts import describe_collection
+    from shapespace.procedural import make_family
+
+    shapes = make_family("chair", 100, seed=1, same_topology=False)
+    parts, labels = describe_collection(shapes)
+    full = part_table(parts, labels, [s.name for s in shapes])
+    for size in (20, 50, 100):
+        table = full.subset(np.arange(size))
+
+        def sklearn_mixtures():
+            for j in range(len(labels)):
+                present = table.counts[:, j] > 0
+                x = np.nan_to_num(table.features[present, j])
+                if len(x) >= 6:
+                    min((GaussianMixture(k, covariance_type="diag", random_state=0).fit(x).bic(x), k)
+                        for k in range(1, 4))
+
+        rows.append((f"learn the part model, {size} chairs (styles, EM, structure search)", "fit_part_model",
+                     median_seconds(lambda: fit_part_model(table), repeat=3), {
+                         "plain tables (no latent, no lateral)": median_seconds(
+                             lambda: fit_part_model(table, latent=False, lateral=False), repeat=3),
+                         "scikit-learn GaussianMixture, BIC per label": median_seconds(sklearn_mixtures, repeat=3)}))
+    model = fit_part_model(full)
+    overlaps = training_overlaps(parts)
+    synthesizer = PartSynthesizer(model, full, parts, solve_placement, overlaps)
+    rng = np.random.default_rng(0)
+    combos = []
+    for _ in range(100):
+        combo = {label: parts[rng.integers(len(parts))].get(label) for label in labels}
+        combos.append({label: part for label, part in combo.items() if part is not None})
+    rows.append(("100 ranked assemblies from 100 chairs (draw, choose, place, check, rank)",
+                 "PartSynthesizer.assemble", median_seconds(lambda: synthesizer.assemble(100, seed=0), repeat=1), {
+                     "placing 100 random combinations (no model, no ranking)": median_seconds(
+                         lambda: [solve_placement(c, labels, overlaps) for c in combos], repeat=1)}))
+
+
 BENCHES = (bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
-           bench_training, bench_progress_update)
+           bench_part_model, bench_training, bench_progress_update)
 
 
 def main() -> int:

@@ -5,7 +5,7 @@ import pytest
 
 from learning.part_model import fit_part_model, part_table
 from learning.part_synthesis import PartSynthesizer
-from shapespace.assembly import winding_numbers
+from shapespace.assembly import solve_placement, training_overlaps, winding_numbers
 from shapespace.parts import describe_collection
 from shapespace.procedural import make_family
 from shapespace.template_fitting import sample_with_normals
@@ -16,7 +16,7 @@ def chairs():
     shapes = make_family("chair", 40, seed=1, same_topology=False)
     parts, labels = describe_collection(shapes)
     table = part_table(parts, labels, [s.name for s in shapes])
-    return shapes, PartSynthesizer(fit_part_model(table), table, parts)
+    return shapes, PartSynthesizer(fit_part_model(table), table, parts, solve_placement, training_overlaps(parts))
 
 
 def test_assemblies_meet_at_their_slots_stand_and_do_not_cut_into_each_other(chairs):
@@ -70,3 +70,12 @@ def test_swapping_a_part_keeps_the_others(chairs):
         assert alternative.sources["back"] != assembly.sources["back"]
         assert {k: v for k, v in alternative.sources.items() if k != "back"} == \
             {k: v for k, v in assembly.sources.items() if k != "back"}
+
+
+def test_variety_shows_each_structure_before_repeating_one(chairs):
+    _, synthesizer = chairs
+    assemblies = synthesizer.assemble(8, seed=4, variety=True)
+    structures = [tuple(sorted((label, synthesizer._pieces(a, label)) for label in a.sources)) for a in assemblies]
+    ranks = [a.rank for a in assemblies]
+    assert ranks == sorted(ranks) and len(set(structures)) >= 3
+    assert any("arm" in a.sources for a in assemblies)

@@ -1,0 +1,52 @@
+"""Shared by the part-assembly operators: the active part model with the training shapes' parts,
+read once per model file (a swap or a new batch reuses them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from .mesh_bridge import read_shape
+from .model_store import absolute_path, active_model
+
+SOURCES = "design_space_sources"  # on an assembly: ["label:shape", ...]
+
+_cache: dict = {}
+
+
+def active_part_model_path(context) -> Path:
+    entry = active_model(context.scene)
+    if entry is None or entry.kind != "part_model":
+        raise ValueError("Make a part model the active model first (Learn Part Model, or pick one in the list)")
+    return absolute_path(entry.filepath)
+
+
+def synthesizer_for(path: Path):
+    """The PartSynthesizer of a part-model file, with the parts of the shapes it was learned from."""
+    from ..learning.part_model import load_part_model
+    from ..learning.part_synthesis import PartSynthesizer
+    from ..shapespace.assembly import solve_placement, training_overlaps
+    from ..shapespace.parts import split_parts
+
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _cache:
+        model, table, metadata = load_part_model(path)
+        missing = [n for n in table.names if n not in bpy.data.objects]
+        if missing:
+            raise ValueError(f"{len(missing)} shapes the part model was learned from are gone (deleted or renamed): "
+                             f"'{missing[0]}'…; learn the part model again")
+        parts = []
+        for name in table.names:
+            obj = bpy.data.objects[name]
+            parts.append(split_parts(read_shape(obj, children=obj.children_recursive)))
+        _cache.clear()
+        _cache[key] = PartSynthesizer(model, table, parts, solve_placement, training_overlaps(parts))
+    return _cache[key]
+
+
+def sources_of(obj) -> dict:
+    raw = obj.get(SOURCES)
+    if not raw:
+        raise ValueError(f"'{obj.name}' is not an assembly (Assemble Parts makes them)")
+    return dict(item.split(":", 1) for item in raw)

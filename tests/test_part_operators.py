@@ -1,0 +1,69 @@
+"""Part assembly inside Blender: learn_part_model, assemble_parts, swap_part, keep_assembly."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def chairs(bpy):
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=24, body_count=0,
+                                                 topology='VARIED', seed=1)
+    collection = bpy.data.collections["Chairs (varied topology)"]
+    bpy.context.scene.design_space.training_collection = collection
+    return collection
+
+
+def _positions(obj):
+    buf = np.empty(len(obj.data.vertices) * 3, np.float32)
+    obj.data.attributes["position"].data.foreach_get("vector", buf)
+    return buf.reshape(-1, 3)
+
+
+def test_assemble_swap_and_keep(bpy, addon, chairs):
+    before = {o.name: _positions(o).copy() for o in chairs.objects}
+    assert bpy.ops.design_space.learn_part_model() == {'FINISHED'}
+    entry = bpy.context.scene.design_space.models[0]
+    assert entry.kind == "part_model" and "shape styles" in entry.metrics and "held-out" in entry.metrics
+    assert bpy.ops.design_space.assemble_parts(count=4, seed=3, collection="New Chairs",
+                                               order='PLAUSIBILITY') == {'FINISHED'}
+    made = list(bpy.data.collections["New Chairs"].objects)
+    assert len(made) == 4
+    scores = [o["design_space_score"] for o in made]
+    assert scores == sorted(scores, reverse=True)
+    for obj in made:
+        sources = dict(s.split(":", 1) for s in obj["design_space_sources"])
+        assert set(sources) <= {"seat", "back", "leg", "arm"} and len(set(sources.values())) > 1
+        assert list(obj.data["part_labels"]) == [l for l in ("seat", "back", "leg", "arm") if l in sources]
+        assert abs(_positions(obj)[:, 2].min()) < 1e-3
+    again = bpy.ops.design_space.assemble_parts(count=4, seed=3, collection="Again", order='PLAUSIBILITY')
+    assert again == {'FINISHED'}
+    assert [list(o["design_space_sources"]) for o in bpy.data.collections["Again"].objects] == \
+        [list(o["design_space_sources"]) for o in made]
+
+    first = made[0]
+    bpy.context.view_layer.objects.active = first
+    old = dict(s.split(":", 1) for s in first["design_space_sources"])
+    assert bpy.ops.design_space.swap_part(label="back") == {'FINISHED'}
+    new = dict(s.split(":", 1) for s in first["design_space_sources"])
+    assert new["back"] != old["back"] and {k: v for k, v in new.items() if k != "back"} == \
+        {k: v for k, v in old.items() if k != "back"}
+    assert bpy.ops.design_space.keep_assembly() == {'FINISHED'}
+    assert first.users_collection[0].name == "Kept Assemblies"
+    for obj in chairs.objects:  # the training shapes were only read
+        np.testing.assert_array_equal(_positions(obj), before[obj.name])
+
+
+def test_bad_input_is_named(bpy, chairs):
+    with pytest.raises(RuntimeError, match="Make a part model the active model first"):
+        bpy.ops.design_space.assemble_parts()
+    big = chairs.objects[2]
+    big.data.transform(np.diag([100.0, 100.0, 100.0, 1.0]))
+    with pytest.raises(RuntimeError, match=f"more than 10× \\('{big.name}'…\\): mixed units"):
+        bpy.ops.design_space.learn_part_model()
+    big.data.transform(np.diag([0.01, 0.01, 0.01, 1.0]))
+    big.data.attributes.remove(big.data.attributes["part"])
+    with pytest.raises(RuntimeError, match=f"1 shapes have no part labels: '{big.name}'"):
+        bpy.ops.design_space.learn_part_model()
+    bpy.context.view_layer.objects.active = chairs.objects[0]
+    with pytest.raises(RuntimeError, match="is not an assembly"):
+        bpy.ops.design_space.swap_part(label="leg")
