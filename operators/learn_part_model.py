@@ -76,9 +76,9 @@ class DESIGN_SPACE_OT_learn_part_model(bpy.types.Operator):
         if held_out is not None:
             metrics["held_out_log_likelihood"] = held_out
         save_part_model(path, model, table, collection=collection.name, metrics=metrics)
-        summary = (f"{model.shape_styles} shape styles, component styles "
-                   + ", ".join(f"{l} {k}" for l, k in zip(labels, model.component_styles))
-                   + f", {len(model.edges)} lateral edges"
+        plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+        summary = (f"{plural(model.shape_styles, 'shape style')}, {plural(len(model.edges), 'lateral edge')}; "
+                   "styles per part: " + ", ".join(f"{l} {k}" for l, k in zip(labels, model.component_styles))
                    + (f"; held-out log-likelihood {held_out:.1f} per shape" if held_out is not None else ""))
         add_model_entry(context.scene, name, "part_model", path, collection.name, ", ".join(labels), summary)
         notes = collection_warnings(shapes, parts, labels)

@@ -48,8 +48,11 @@ class DESIGN_SPACE_PT_learning(DesignSpaceSidebar, bpy.types.Panel):
         if settings.models:
             entry = settings.models[min(settings.active_model_index, len(settings.models) - 1)]
             details = layout.column(align=True)
-            details.label(text=f"Predicts '{entry.target}' · {entry.kind}")
-            details.label(text=entry.metrics)
+            what = {"part_model": "Parts", "shape_attributes": "Sliders", "shape_space": "Shape space of"}
+            subject = entry.target or entry.collection
+            details.label(text=f"{what.get(entry.kind, 'Predicts')} {subject} · {entry.kind}")
+            for line in entry.metrics.split("; "):  # one line per figure, so none is cut off
+                details.label(text=line)
         row = layout.row(align=True)
         row.operator("design_space.predict_attribute", icon='VIEWZOOM')
         row.operator("design_space.load_model", text="", icon='FILEBROWSER')

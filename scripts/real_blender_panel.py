@@ -49,6 +49,21 @@ def build_shape_space(path, data):
     bpy.ops.wm.save_as_mainfile(filepath=path)
 
 
+def build_parts(path):
+    """Varied chairs, their part model and six assemblies; the first assembly is selected."""
+    addon_utils.enable(MODULE, default_set=True)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=30, body_count=0,
+                                                 topology='VARIED', seed=1)
+    settings = bpy.context.scene.design_space
+    settings.training_collection = bpy.data.collections["Chairs (varied topology)"]
+    bpy.ops.design_space.learn_part_model()
+    bpy.ops.design_space.assemble_parts(count=6, seed=0, collection="New Chairs")
+    bpy.data.collections["Design Space Demo"].hide_viewport = True
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+
+
 def show():
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -60,7 +75,7 @@ def show():
             space.shading.color_type = 'VERTEX'
             window_region = next(r for r in area.regions if r.type == 'WINDOW')
             with bpy.context.temp_override(window=window, area=area, region=window_region):
-                if bpy.context.selected_objects:
+                if bpy.context.selected_objects and "--frame-all" not in args:
                     bpy.ops.view3d.view_selected()
                 else:
                     bpy.ops.view3d.view_all(center=False)
@@ -68,16 +83,18 @@ def show():
     # read-only there), so click it like a user: "Design Space" is the third tab (Tool, View, Design
     # Space) of the factory layout on a 1600×900 screen.
     clicks = ["xdotool", "mousemove", "1308", "226", "sleep", "0.5", "click", "1", "sleep", "0.5"]
-    if COLLAPSE_DATA:  # fold the Data section (its header is the first in the tab) to make room below
-        clicks += ["mousemove", "1080", "97", "sleep", "0.3", "click", "1", "sleep", "0.5"]
+    for i in range(COLLAPSE):  # fold the first sections (headers 27.5 px apart once folded) to make room
+        clicks += ["mousemove", "1080", str(int(97 + 27.5 * i)), "sleep", "0.3", "click", "1", "sleep", "0.5"]
     subprocess.Popen(clicks + ["mousemove", "700", "450"])
     print("DESIGN_SPACE_PANEL_READY", flush=True)
     return None
 
 
 args = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
-COLLAPSE_DATA = "--collapse-data" in args
-if "--build" in args and "--shape-space" in args:
+COLLAPSE = int(args[args.index("--collapse") + 1]) if "--collapse" in args else 0
+if "--build" in args and "--parts" in args:
+    build_parts(args[args.index("--build") + 1])
+elif "--build" in args and "--shape-space" in args:
     build_shape_space(args[args.index("--build") + 1], args[args.index("--makehuman") + 1])
 elif "--build" in args:
     build(args[args.index("--build") + 1], int(args[args.index("--count") + 1]) if "--count" in args else 40)

@@ -23,7 +23,7 @@ def test_assemble_swap_and_keep(bpy, addon, chairs):
     before = {o.name: _positions(o).copy() for o in chairs.objects}
     assert bpy.ops.design_space.learn_part_model() == {'FINISHED'}
     entry = bpy.context.scene.design_space.models[0]
-    assert entry.kind == "part_model" and "shape styles" in entry.metrics and "held-out" in entry.metrics
+    assert entry.kind == "part_model" and "shape style" in entry.metrics and "held-out" in entry.metrics
     assert bpy.ops.design_space.assemble_parts(count=4, seed=3, collection="New Chairs",
                                                order='PLAUSIBILITY') == {'FINISHED'}
     made = list(bpy.data.collections["New Chairs"].objects)
