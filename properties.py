@@ -2,8 +2,8 @@
 running job's progress (on the window manager, so it is never saved into a .blend)."""
 
 import bpy
-from bpy.props import (BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
+                       PointerProperty, StringProperty)
 
 
 def _attribute_names(context, edit_text):
@@ -34,6 +34,17 @@ class DesignSpaceShapeEdit(bpy.types.PropertyGroup):
     sliders: CollectionProperty(type=DesignSpaceAttributeSlider, name="Attributes",
                                 description="One slider per learned attribute")
     message: StringProperty(name="Message", description="Why the last slider move could not be applied")
+
+
+class DesignSpaceComparison(bpy.types.PropertyGroup):
+    """One answer to "which shape is more <attribute>?", kept in the .blend."""
+
+    shape_a: StringProperty(name="Shape A", description="The first shape (object name)")
+    shape_b: StringProperty(name="Shape B", description="The second shape (object name)")
+    attribute: StringProperty(name="Attribute", description="The attribute asked about (sturdy, comfortable, …)")
+    answer: EnumProperty(name="Answer", description="Which shape is more so",
+                         items=[('A', "A More", "Shape A is more so"), ('B', "B More", "Shape B is more so"),
+                                ('SAME', "About the Same", "Neither is clearly more so")])
 
 
 class DesignSpaceModel(bpy.types.PropertyGroup):
@@ -86,6 +97,12 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
     assembly_count: IntProperty(name="Count", description="How many assemblies Assemble Parts makes", default=6,
                                 min=1, max=200)
     assembly_seed: IntProperty(name="Seed", description="The same seed makes the same assemblies", default=0, min=0)
+    comparisons: CollectionProperty(type=DesignSpaceComparison, name="Comparisons",
+                                    description="Answers to \"which shape is more …?\", kept in the .blend")
+    comparison_attribute: StringProperty(name="Attribute", description="The attribute to ask about (a word such "
+                                         "as sturdy or comfortable)", default="sturdy")
+    comparison_a: StringProperty(name="Shape A", description="The shape shown on the left")
+    comparison_b: StringProperty(name="Shape B", description="The shape shown on the right")
     models: CollectionProperty(type=DesignSpaceModel, name="Models",
                                description="Models trained in this scene; their files lie beside the .blend")
     active_model_index: IntProperty(name="Active Model", description="The model that Predict and Generate use",
@@ -103,8 +120,8 @@ class DesignSpaceJobState(bpy.types.PropertyGroup):
     last_result: StringProperty(name="Last Result", description="How the last job ended")
 
 
-classes = (DesignSpaceAttributeSlider, DesignSpaceShapeEdit, DesignSpaceModel, DesignSpaceSceneProperties,
-           DesignSpaceJobState)
+classes = (DesignSpaceAttributeSlider, DesignSpaceShapeEdit, DesignSpaceComparison, DesignSpaceModel,
+           DesignSpaceSceneProperties, DesignSpaceJobState)
 
 
 def register():

@@ -3,20 +3,27 @@
 import bpy
 
 from . import background_jobs
+from .adjust_part import DESIGN_SPACE_OT_adjust_part
+from .answer_comparison import DESIGN_SPACE_OT_answer_comparison
 from .assemble_parts import DESIGN_SPACE_OT_assemble_parts
 from .cancel_job import DESIGN_SPACE_OT_cancel_job
 from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
+from .export_comparisons import DESIGN_SPACE_OT_export_comparisons
 from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
 from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
+from .import_comparisons import DESIGN_SPACE_OT_import_comparisons
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
 from .edit_attributes import DESIGN_SPACE_OT_edit_attributes
 from .learn_attributes import DESIGN_SPACE_OT_learn_attributes
+from .learn_comparisons import DESIGN_SPACE_OT_learn_comparisons
 from .keep_assembly import DESIGN_SPACE_OT_keep_assembly
 from .learn_part_model import DESIGN_SPACE_OT_learn_part_model
 from .learn_shape_space import DESIGN_SPACE_OT_learn_shape_space
 from .load_model import DESIGN_SPACE_OT_load_model
+from .next_comparison import DESIGN_SPACE_OT_next_comparison
 from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
 from .project_shape import DESIGN_SPACE_OT_project_shape
+from .rank_by_attribute import DESIGN_SPACE_OT_rank_by_attribute
 from .swap_part import DESIGN_SPACE_OT_swap_part
 from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
 
@@ -37,6 +44,13 @@ classes = (
     DESIGN_SPACE_OT_assemble_parts,
     DESIGN_SPACE_OT_swap_part,
     DESIGN_SPACE_OT_keep_assembly,
+    DESIGN_SPACE_OT_next_comparison,
+    DESIGN_SPACE_OT_answer_comparison,
+    DESIGN_SPACE_OT_import_comparisons,
+    DESIGN_SPACE_OT_export_comparisons,
+    DESIGN_SPACE_OT_learn_comparisons,
+    DESIGN_SPACE_OT_rank_by_attribute,
+    DESIGN_SPACE_OT_adjust_part,
 )
 
 # Registered in order, unregistered in reverse.

@@ -50,7 +50,7 @@ def project_shape(context, obj, target: str):
     rebuilt = space.reconstruct(coefficients[None]).reshape(-1, 3)
     diagonal = float(np.linalg.norm(np.ptp(aligned, axis=0))) or 1.0
     error = float(np.sqrt(((rebuilt - aligned) ** 2).sum(axis=1).mean())) / diagonal
-    estimates = model.attributes.estimate(coefficients[None])[0]
+    estimates = model.estimate(coefficients[None])[0]
     if target == 'COPY':
         with SceneWriter() as writer:
             collection = writer.collection(OUTPUT_COLLECTION)
@@ -69,7 +69,7 @@ def project_shape(context, obj, target: str):
     else:
         edited = obj
         attach_sliders(edited, model_path, estimates, coefficients, frame)
-    return edited, error, dict(zip(model.attributes.columns, estimates)), residual
+    return edited, error, dict(zip(model.columns, estimates)), residual
 
 
 class DESIGN_SPACE_OT_project_shape(bpy.types.Operator):

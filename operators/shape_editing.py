@@ -23,7 +23,12 @@ FRAME = "shape_space_frame"  # 3×3 rotation (row-major) and scale: aligned = sc
 
 @dataclass
 class SliderModel:
-    attributes: object  # AttributeSpace
+    """What sliders need from a model file: attribute columns, how to estimate them from component
+    coordinates, and the step per unit of each (learned attributes, or semantic attributes learned
+    from comparisons over the space's coordinates)."""
+
+    columns: list
+    estimate: object  # (N, k) coordinates -> (N, m) attribute values
     space: object  # ShapeSpace
     face_sizes: np.ndarray
     corner_vertices: np.ndarray
@@ -38,18 +43,31 @@ _models: dict = {}
 
 def slider_model(path: Path) -> SliderModel:
     """The attribute model at `path` with its shape space, loaded once per file version."""
-    from ..learning.attribute_space import load_attribute_space
+    from ..learning.attribute_space import ATTRIBUTE_SPACE_KIND, load_attribute_space
+    from ..learning.model_files import read_archive
+    from ..learning.ranking import load_rankings
     from ..learning.shape_space import load_shape_space
 
     path = Path(path)
     key = (str(path), path.stat().st_mtime_ns if path.exists() else None)
     model = _models.get(key)
     if model is None:
-        attributes, metadata = load_attribute_space(path)
+        _, metadata, _ = read_archive(path, "model file")
+        if metadata.get("kind") == ATTRIBUTE_SPACE_KIND:
+            attributes, metadata = load_attribute_space(path)
+            columns, estimate, directions = attributes.columns, attributes.estimate, attributes.slider_directions()
+        else:
+            rankings, metadata = load_rankings(path)
+            if metadata["info"].get("feature_source") != "shape_space":
+                raise ValueError(f"'{path.name}' ranks shapes by their descriptors, not in a shape space; learn it "
+                                 "on a collection that has a shape space to get sliders")
+            columns = [r.attribute for r in rankings]
+            directions = np.stack([r.raw_direction() for r in rankings])
+            estimate = lambda c, rankings=rankings: np.stack(  # noqa: E731
+                [r.strength(c) for r in rankings], axis=1)
         space_path = resolve_relative(metadata["info"]["shape_space"], path)
         space, sizes, corners, space_metadata = load_shape_space(space_path)
-        directions = attributes.slider_directions()
-        model = SliderModel(attributes, space, sizes, corners, space_metadata, space_path, directions,
+        model = SliderModel(list(columns), estimate, space, sizes, corners, space_metadata, space_path, directions,
                             (directions @ space.components.astype(np.float64)).astype(np.float32))
         _models.clear()  # one model at a time is plenty; a new file version replaces the old
         _models[key] = model
@@ -69,17 +87,20 @@ def shape_space_path_of(context, obj=None) -> Path:
     entry = active_model(context.scene)
     if entry is not None and entry.kind == "shape_space":
         return absolute_path(entry.filepath)
-    if entry is not None and entry.kind == "shape_attributes":
+    if entry is not None and entry.kind in SLIDER_KINDS:
         return slider_model(absolute_path(entry.filepath)).space_path
     raise ValueError("Select a shape-space object or make a shape space the active model first "
                      "(Learn Shape Space, or pick one in the model list)")
 
 
+SLIDER_KINDS = ("shape_attributes", "semantic_attributes")
+
+
 def attribute_model_path_of(context) -> Path:
     entry = active_model(context.scene)
-    if entry is None or entry.kind != "shape_attributes":
-        raise ValueError("Make learned attributes the active model first (Learn Attributes, or pick one in the "
-                         "model list)")
+    if entry is None or entry.kind not in SLIDER_KINDS:
+        raise ValueError("Make learned attributes the active model first (Learn Attributes or Learn from "
+                         "Comparisons, or pick one in the model list)")
     return absolute_path(entry.filepath)
 
 
@@ -89,7 +110,7 @@ def attach_sliders(obj, model_path: Path, estimates, coefficients, frame=None) -
     state = obj.design_space_edit
     state.attribute_model = stored_path(model_path)
     state.sliders.clear()
-    for name, value in zip(model.attributes.columns, estimates):
+    for name, value in zip(model.columns, estimates):
         item = state.sliders.add()
         item.name = name
         item.applied = float(value)

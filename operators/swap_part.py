@@ -12,6 +12,19 @@ from .operator_support import reports_errors
 from .part_models import sources_of, synthesizer_for
 
 
+def replace_assembly(obj, choice, model_path) -> None:
+    """Give the assembly object the geometry and provenance of another assembly (one undo step)."""
+    from ..shapespace.part_colors import part_face_colors
+
+    old = obj.data
+    mesh = build_mesh(choice.placement.mesh, old.name)
+    write_face_colors(mesh, part_face_colors(choice.placement.mesh.face_parts))
+    obj.data = mesh
+    if old.users == 0:
+        bpy.data.meshes.remove(old)
+    set_custom_properties(obj, assembly_properties(choice, model_path, obj.get("design_space_seed", 0)))
+
+
 class DESIGN_SPACE_OT_swap_part(bpy.types.Operator):
     """Replace one part of the active assembly with the next part of the same label that fits (in order of plausibility)"""
 
@@ -23,8 +36,6 @@ class DESIGN_SPACE_OT_swap_part(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
-        from ..shapespace.part_colors import part_face_colors
-
         obj = context.active_object
         if obj is None:
             raise ValueError("Select an assembly first")
@@ -39,13 +50,7 @@ class DESIGN_SPACE_OT_swap_part(bpy.types.Operator):
         tried = list(obj.get("design_space_swapped", []))
         fresh = [a for a in alternatives if f"{self.label}:{a.sources[self.label]}" not in tried]
         choice = (fresh or alternatives)[0]
-        old = obj.data
-        mesh = build_mesh(choice.placement.mesh, old.name)
-        write_face_colors(mesh, part_face_colors(choice.placement.mesh.face_parts))
-        obj.data = mesh
-        if old.users == 0:
-            bpy.data.meshes.remove(old)
-        set_custom_properties(obj, assembly_properties(choice, path, obj.get("design_space_seed", 0)))
+        replace_assembly(obj, choice, path)
         obj["design_space_swapped"] = (tried + [f"{self.label}:{sources[self.label]}"])[-50:]
         self.report({'INFO'}, f"'{obj.name}': {self.label} from '{choice.sources[self.label]}' (was "
                               f"'{sources[self.label]}'), score {choice.score:.1f}")

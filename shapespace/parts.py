@@ -116,3 +116,17 @@ def describe_collection(shapes, seed: int = 0):
     for parts in table:
         labels += [label for label in parts if label not in labels]
     return table, labels
+
+
+def ranking_features(part: Part) -> np.ndarray:
+    """Descriptors of one part for learning what people say about it ("sturdier legs"): log size
+    of the whole part and of its average piece, the number of pieces, log surface area and the D2
+    shape distribution."""
+    from .descriptors import triangle_areas
+
+    labels, count = vertex_components(part.mesh)
+    vertices = part.mesh.vertices.astype(np.float64)
+    pieces = np.array([np.ptp(vertices[labels == i], axis=0) for i in range(count)]) if count else np.zeros((1, 3))
+    area = triangle_areas(vertices, part.mesh.triangles).sum()
+    return np.concatenate([np.log(np.maximum(part.size, 1e-4)), np.log(np.maximum(pieces.mean(axis=0), 1e-4)),
+                           [float(count), np.log(max(area, 1e-8))], part.descriptor])

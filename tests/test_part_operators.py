@@ -67,3 +67,34 @@ def test_bad_input_is_named(bpy, chairs):
     bpy.context.view_layer.objects.active = chairs.objects[0]
     with pytest.raises(RuntimeError, match="is not an assembly"):
         bpy.ops.design_space.swap_part(label="leg")
+
+
+def test_make_the_legs_sturdier(bpy, chairs, tmp_path):
+    from learning.ranking import simulate_comparisons, write_comparisons_csv
+
+    thickness = {o.name: o["leg_thickness"] for o in chairs.objects}
+    names = [f"{n}:leg" for n in thickness]
+    comparisons = simulate_comparisons(list(thickness.values()), names, "sturdy", 150, seed=3)
+    (tmp_path / "legs.csv").write_text(write_comparisons_csv(comparisons))
+    bpy.ops.design_space.import_comparisons(filepath=str(tmp_path / "legs.csv"))
+    assert bpy.ops.design_space.learn_comparisons() == {'FINISHED'}
+    entry = bpy.context.scene.design_space.models[-1]
+    assert entry.name == "Chairs (varied topology) Leg Attributes" and entry.target == "sturdy"
+    bpy.ops.design_space.learn_part_model()
+    bpy.ops.design_space.assemble_parts(count=3, seed=1, collection="New Chairs")
+    chair = bpy.data.collections["New Chairs"].objects[0]
+    bpy.context.view_layer.objects.active = chair
+
+    def leg_source():
+        return dict(s.split(":", 1) for s in chair["design_space_sources"])["leg"]
+
+    steps = []
+    for _ in range(3):
+        before = leg_source()
+        try:
+            bpy.ops.design_space.adjust_part(label="leg", attribute="sturdy", direction='MORE')
+        except RuntimeError as end:
+            assert "is more sturdy than the one it has" in str(end)
+            break
+        steps.append(thickness[leg_source()] - thickness[before])
+    assert steps and np.mean(steps) > 0  # the legs got sturdier (by the hidden thickness)

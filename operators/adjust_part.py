@@ -1,0 +1,70 @@
+"""Make one part of an assembly more (or less) of a learned attribute: "make the legs sturdier"."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+
+from .model_store import absolute_path
+from .operator_support import reports_errors
+from .part_models import sources_of, synthesizer_for
+from .swap_part import replace_assembly
+
+
+def part_ranking(context, label: str, attribute: str):
+    """The newest ranking learned for `attribute` over `label` parts, or a ValueError that says how to get one."""
+    from ..learning.ranking import load_rankings
+
+    for entry in reversed(context.scene.design_space.models):
+        if entry.kind == "semantic_attributes" and attribute in entry.target.split(", "):
+            rankings, metadata = load_rankings(absolute_path(entry.filepath))
+            if metadata["info"].get("feature_source") == f"parts:{label}":
+                return next(r for r in rankings if r.attribute == attribute)
+    raise ValueError(f"No '{attribute}' has been learned for '{label}' parts; compare parts named "
+                     f"'shape:{label}' and press Learn from Comparisons")
+
+
+class DESIGN_SPACE_OT_adjust_part(bpy.types.Operator):
+    """Swap one part of the active assembly for the fitting part that is next more (or less) of a learned attribute"""
+
+    bl_idname = "design_space.adjust_part"
+    bl_label = "Adjust Part"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    label: StringProperty(name="Part", description="The part label (leg, back, …)")
+    attribute: StringProperty(name="Attribute", description="A learned attribute of that part (sturdy, …)")
+    direction: EnumProperty(name="Direction", description="More or less of the attribute",
+                            items=[('MORE', "More", "The next part with more of it"),
+                                   ('LESS', "Less", "The next part with less of it")], default='MORE')
+
+    @reports_errors
+    def execute(self, context):
+        from ..shapespace.parts import ranking_features
+
+        obj = context.active_object
+        if obj is None:
+            raise ValueError("Select an assembly first")
+        sources = sources_of(obj)
+        if self.label not in sources:
+            raise ValueError(f"'{obj.name}' has no '{self.label}'; it has: {', '.join(sources)}")
+        ranking = part_ranking(context, self.label, self.attribute)
+        path = absolute_path(obj["design_space_model"])
+        synthesizer = synthesizer_for(path)
+
+        def strength(source_name):
+            part = synthesizer.parts[synthesizer.names.index(source_name)][self.label]
+            return float(ranking.strength(ranking_features(part)[None])[0])
+
+        current = strength(sources[self.label])
+        sign = 1.0 if self.direction == 'MORE' else -1.0
+        candidates = [(sign * (strength(a.sources[self.label]) - current), a)
+                      for a in synthesizer.alternatives(sources, self.label)]
+        candidates = [(gap, a) for gap, a in candidates if gap > 0]
+        if not candidates:
+            word = "more" if sign > 0 else "less"
+            raise ValueError(f"No '{self.label}' that fits '{obj.name}' is {word} {self.attribute} than the one it has")
+        gap, choice = min(candidates, key=lambda item: item[0])  # the next step, not the extreme
+        replace_assembly(obj, choice, path)
+        self.report({'INFO'}, f"'{obj.name}': {self.label} from '{choice.sources[self.label]}' "
+                              f"({self.attribute} {current:.2f} → {current + sign * gap:.2f})")
+        return {'FINISHED'}

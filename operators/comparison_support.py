@@ -1,0 +1,129 @@
+"""Shared by the comparison operators: the shapes of the training collection, their features
+(shape-space coordinates when the collection has a shape space, else descriptors), the pair on
+show, and the scene's stored comparisons."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from .mesh_bridge import collection_objects, ensure_collection, read_collection, shape_roots
+from .model_store import absolute_path
+
+DISPLAY = "Design Space Comparison"
+
+
+def training_shapes(context) -> list:
+    collection = context.scene.design_space.training_collection
+    if collection is None:
+        raise ValueError("Pick a training collection in the Design Space panel first")
+    roots = shape_roots(collection_objects(collection))
+    if len(roots) < 2:
+        raise ValueError(f"'{collection.name}' holds {len(roots)} shapes; comparisons need at least 2")
+    return roots
+
+
+def stored_comparisons(scene, attribute: str | None = None) -> list:
+    from ..learning.ranking import Comparison
+
+    return [Comparison(c.shape_a, c.shape_b, c.attribute, c.answer) for c in scene.design_space.comparisons
+            if attribute is None or c.attribute == attribute]
+
+
+def shape_space_of(context, collection):
+    """(path, coefficients, shape names) of the newest shape space learned on `collection`, or None."""
+    from ..learning.model_files import load_model_file
+
+    for entry in reversed(context.scene.design_space.models):
+        if entry.kind == "shape_space" and entry.collection == collection.name:
+            path = absolute_path(entry.filepath)
+            model = load_model_file(path, expected_kind="shape_space")
+            if "coefficients" in model.arrays:
+                return path, model.arrays["coefficients"], list(model.metadata["attribute_names"])
+    return None
+
+
+def collection_features(context):
+    """(features (N, d), shape names, source, shape-space path or None) for the training collection."""
+    from ..shapespace.descriptors import descriptor_matrix
+
+    collection = context.scene.design_space.training_collection
+    space = shape_space_of(context, collection)
+    if space is not None:
+        path, coefficients, names = space
+        return np.asarray(coefficients, dtype=np.float64), names, "shape_space", path
+    shapes = read_collection(collection)
+    return descriptor_matrix(shapes), [s.name for s in shapes], "descriptors", None
+
+
+PART_SEPARATOR = ":"  # "chair_003:leg" names the leg part of chair_003
+
+
+def part_label_of(comparisons) -> str | None:
+    """The part label when every comparison names parts of one label ("shape:label"), else None."""
+    labels = {n.split(PART_SEPARATOR, 1)[1] if PART_SEPARATOR in n else None
+              for c in comparisons for n in (c.shape_a, c.shape_b)}
+    if labels == {None} or not labels:
+        return None
+    if None in labels or len(labels) > 1:
+        raise ValueError("Comparisons of one attribute must all name whole shapes or all name parts of one label "
+                         f"('shape:label'); found labels {sorted(l or '(whole shape)' for l in labels)}")
+    return labels.pop()
+
+
+def part_features(context, label: str):
+    """(features, names "shape:label") of the `label` parts of the training collection's shapes."""
+    from ..shapespace.parts import ranking_features, split_parts
+
+    collection = context.scene.design_space.training_collection
+    rows, names = [], []
+    for shape in read_collection(collection):
+        if shape.face_parts is None:
+            continue
+        part = split_parts(shape).get(label)
+        if part is not None:
+            rows.append(ranking_features(part))
+            names.append(f"{shape.name}{PART_SEPARATOR}{label}")
+    if len(rows) < 2:
+        raise ValueError(f"Fewer than 2 shapes of '{collection.name}' have a '{label}' part")
+    return np.array(rows), names
+
+
+def show_pair(context, name_a: str, name_b: str) -> None:
+    """Linked duplicates of the two shapes (the meshes are shared, the originals untouched) side by
+    side at the 3D cursor, named "A: …" and "B: …", in their own collection; the view frames them."""
+    clear_display()
+    display = ensure_collection(DISPLAY)
+    cursor = np.array(context.scene.cursor.location)
+    made = []
+    for side, name in ((-1, name_a), (1, name_b)):
+        source = bpy.data.objects[name]
+        pieces = [source] + [c for c in source.children_recursive if c.type == 'MESH']
+        width = max(max(p.dimensions) for p in pieces) if pieces else 1.0
+        for piece in pieces:
+            duplicate = piece.copy()  # shares the mesh data: nothing is copied or changed
+            duplicate.name = f"{'A' if side < 0 else 'B'}: {piece.name}"
+            duplicate.parent = None
+            duplicate.matrix_world = piece.matrix_world.copy()
+            duplicate.location = tuple(cursor + np.array(piece.matrix_world.translation) - np.array(
+                source.matrix_world.translation) + np.array([side * 0.65 * width, 0.0, 0.0]))
+            duplicate.show_name = piece is source
+            display.objects.link(duplicate)
+            made.append(duplicate)
+    if not bpy.app.background:
+        for area in context.screen.areas if context.screen else ():
+            if area.type == 'VIEW_3D':
+                region = next(r for r in area.regions if r.type == 'WINDOW')
+                for obj in context.view_layer.objects:
+                    obj.select_set(obj in made)
+                with context.temp_override(area=area, region=region):
+                    bpy.ops.view3d.view_selected()
+
+
+def clear_display() -> None:
+    display = bpy.data.collections.get(DISPLAY)
+    if display is None:
+        return
+    for obj in list(display.objects):
+        bpy.data.objects.remove(obj)
+    bpy.data.collections.remove(display)

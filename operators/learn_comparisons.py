@@ -1,0 +1,124 @@
+"""Learn a ranking function per attribute from the scene's comparisons (AttribIt, Chaudhuri et al.
+2013), over the training collection's shape-space coordinates when it has a shape space (then the
+attributes become sliders that move shapes through the space), else over shape descriptors."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, FloatProperty, IntProperty
+
+from .comparison_support import collection_features, part_features, part_label_of, stored_comparisons
+from .image_bridge import write_image
+from .model_store import add_model_entry, new_model_path
+from .operator_support import reports_errors
+
+CURVE_IMAGE = "Design Space Comparisons"
+
+
+def learning_curve_picture(counts, accuracy):
+    from ..learning.training_plot import plot_curves
+
+    return plot_curves({"epoch": np.asarray(counts, dtype=np.float64), "train_loss": 100.0 * np.asarray(accuracy),
+                        "val_loss": [None] * len(counts)}, 320, 240, legend=False, mark_best=False)
+
+
+def check_comparisons(comparisons, names, attribute):
+    """(usable comparisons, notes): flags deleted shapes and cycles; too few raises, saying how many more."""
+    from ..learning.ranking import MIN_COMPARISONS, find_cycles
+
+    known = set(names)
+    gone = sorted({n for c in comparisons for n in (c.shape_a, c.shape_b) if n not in known})
+    usable = [c for c in comparisons if c.shape_a in known and c.shape_b in known]
+    notes = []
+    if gone:
+        notes.append(f"{len(comparisons) - len(usable)} comparisons name shapes not in the collection "
+                     f"(deleted or renamed: '{gone[0]}'…) and were left out")
+    if len(usable) < MIN_COMPARISONS:
+        raise ValueError(f"'{attribute}' has {len(usable)} usable comparisons; answer {MIN_COMPARISONS - len(usable)} "
+                         f"more (at least {MIN_COMPARISONS})")
+    cycles = find_cycles(usable)
+    if cycles:
+        notes.append(f"{len(cycles)} contradictory cycles, e.g. {' > '.join(cycles[0])}; they were kept (the "
+                     "ranking takes the majority)")
+    return usable, notes
+
+
+class DESIGN_SPACE_OT_learn_comparisons(bpy.types.Operator):
+    """Learn each compared attribute (sturdy, comfortable, …) of the training collection from the scene's comparisons; with a shape space, the attributes become sliders"""
+
+    bl_idname = "design_space.learn_comparisons"
+    bl_label = "Learn from Comparisons"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    use_similar: BoolProperty(name="Use 'About the Same'", description="Learn from the 'about the same' answers too "
+                              "(off: ordered answers only)", default=True)
+    mu: FloatProperty(name="μ", description="Weight of the ordered answers", default=1.0, min=0.0)
+    nu: FloatProperty(name="ν", description="Weight of the 'about the same' answers", default=1.0, min=0.0)
+    folds: IntProperty(name="Folds", description="Cross-validation folds for the held-out accuracy", default=5,
+                       min=2, max=20)
+    seed: IntProperty(name="Seed", description="Same seed, same result", default=0, min=0)
+
+    @reports_errors
+    def execute(self, context):
+        settings = context.scene.design_space
+        collection = settings.training_collection
+        if collection is None:
+            raise ValueError("Pick a training collection in the Design Space panel first")
+        attributes = sorted({c.attribute for c in settings.comparisons})
+        if not attributes:
+            raise ValueError("There are no comparisons yet; press Compare Shapes, or import a CSV file")
+        groups: dict = {}  # None (whole shapes) or a part label -> attributes
+        for attribute in attributes:
+            groups.setdefault(part_label_of(stored_comparisons(context.scene, attribute)), []).append(attribute)
+        reports, notes = [], []
+        for label, group in groups.items():
+            if label is None:
+                features, names, source, space_path = collection_features(context)
+            else:
+                (features, names), source, space_path = part_features(context, label), f"parts:{label}", None
+            learned, group_notes = self._learn(context, collection, group, features, names, source, space_path)
+            reports += learned
+            notes += group_notes
+        if not reports:
+            raise ValueError("; ".join(notes))
+        self.report({'WARNING' if notes else 'INFO'}, "; ".join(reports + notes))
+        return {'FINISHED'}
+
+    def _learn(self, context, collection, attributes, features, names, source, space_path):
+        from ..learning.ranking import cross_validated_accuracy, fit_ranking, save_rankings
+        from ..learning.training_plot import write_png
+
+        settings = context.scene.design_space
+        rankings, notes, summary, curve = [], [], [], None
+        options = dict(mu=self.mu, nu=self.nu, use_similar=self.use_similar)
+        for attribute in attributes:
+            try:
+                usable, found = check_comparisons(stored_comparisons(context.scene, attribute), names, attribute)
+            except ValueError as too_few:  # the other attributes can still be learned
+                notes.append(str(too_few))
+                continue
+            notes += [f"'{attribute}': {n}" for n in found]
+            rankings.append(fit_ranking(features, names, usable, attribute, seed=self.seed, **options))
+            accuracy, counts, _ = cross_validated_accuracy(features, names, usable, attribute, self.folds, self.seed,
+                                                           sizes=[0.2, 0.4, 0.6, 0.8, 1.0], **options)
+            summary.append(f"{attribute} {100 * accuracy[-1]:.0f}% of held-out pairs ({len(usable)} comparisons)")
+            if attribute == settings.comparison_attribute.strip() or curve is None:
+                curve = learning_curve_picture(counts, accuracy)
+        if not rankings:
+            return [], notes
+        part = source.split(":", 1)[1] if source.startswith("parts:") else None
+        name = f"{collection.name} {'Semantic Attributes' if part is None else part.title() + ' Attributes'}"
+        path = new_model_path(name)
+        space_file = "" if space_path is None else (space_path.name if space_path.parent == path.parent
+                                                    else str(space_path))
+        save_rankings(path, rankings, collection=collection.name, feature_source=source, shape_space_file=space_file,
+                      shape_names=names)
+        write_image(CURVE_IMAGE, curve, keep=True)
+        write_png(path.with_suffix(".curve.png"), curve)
+        learned = [r.attribute for r in rankings]
+        add_model_entry(context.scene, name, "semantic_attributes", path, collection.name, ", ".join(learned),
+                        "; ".join(summary))
+        where = {"shape_space": "shape-space coordinates (sliders available)",
+                 "descriptors": "shape descriptors"}.get(source, f"the {part} parts")
+        return [f"Learned {', '.join(learned)} over {where}: " + "; ".join(summary)], notes

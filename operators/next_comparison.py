@@ -1,0 +1,71 @@
+"""Show the next pair of shapes to compare: one not asked before, the ones the learned ranking is
+least sure of first."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from bpy.props import IntProperty
+
+from .comparison_support import show_pair, stored_comparisons, training_shapes
+from .model_store import absolute_path
+from .operator_support import reports_errors
+
+
+def current_strengths(context, names, attribute):
+    """Strengths of the shapes under the newest ranking learned for `attribute` (None if none)."""
+    from ..learning.ranking import load_rankings
+    from .comparison_support import collection_features
+
+    for entry in reversed(context.scene.design_space.models):
+        if entry.kind == "semantic_attributes" and attribute in entry.target.split(", "):
+            try:
+                rankings, _ = load_rankings(absolute_path(entry.filepath))
+                features, feature_names, _, _ = collection_features(context)
+            except (OSError, ValueError):
+                return None
+            ranking = next(r for r in rankings if r.attribute == attribute)
+            if ranking.weights.shape[0] != features.shape[1]:
+                return None
+            strength = dict(zip(feature_names, ranking.strength(features)))
+            return np.array([strength.get(n, 0.0) for n in names])
+    return None
+
+
+SKIPPED: set = set()  # pairs skipped in this session: not shown again until Blender restarts
+
+
+def pick_next(context, seed: int):
+    from ..learning.ranking import informative_pairs
+
+    settings = context.scene.design_space
+    attribute = settings.comparison_attribute.strip()
+    if not attribute:
+        raise ValueError("Type the attribute to ask about (for example sturdy) first")
+    names = [o.name for o in training_shapes(context)]
+    asked = [(c.shape_a, c.shape_b) for c in stored_comparisons(context.scene, attribute)]
+    asked += [(a, b) for a, b, skipped_for in SKIPPED if skipped_for == attribute]
+    rng = np.random.default_rng(seed + len(asked))
+    pairs = informative_pairs(current_strengths(context, names, attribute), names, asked, rng)
+    if not pairs:
+        raise ValueError(f"Every pair of '{settings.training_collection.name}' has been compared for '{attribute}'")
+    return pairs[0]
+
+
+class DESIGN_SPACE_OT_next_comparison(bpy.types.Operator):
+    """Show two shapes of the training collection side by side and ask which is more so (pairs not asked before; the ones the learned ranking is least sure of first)"""
+
+    bl_idname = "design_space.next_comparison"
+    bl_label = "Compare Shapes"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    seed: IntProperty(name="Seed", description="Which pair comes next among equally good ones", default=0, min=0)
+
+    @reports_errors
+    def execute(self, context):
+        settings = context.scene.design_space
+        a, b = pick_next(context, self.seed)
+        settings.comparison_a, settings.comparison_b = a, b
+        show_pair(context, a, b)
+        self.report({'INFO'}, f"Which is more {settings.comparison_attribute}: A '{a}' or B '{b}'?")
+        return {'FINISHED'}

@@ -1,0 +1,57 @@
+"""Show the training collection ordered by a learned semantic attribute."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import FloatProperty, StringProperty
+
+from .comparison_support import collection_features
+from .mesh_bridge import SceneWriter, set_custom_properties
+from .model_store import absolute_path, active_model
+from .operator_support import reports_errors
+
+
+class DESIGN_SPACE_OT_rank_by_attribute(bpy.types.Operator):
+    """Lay out the training shapes in a row from least to most of a learned attribute (linked duplicates in a new collection; the shapes themselves stay where they are)"""
+
+    bl_idname = "design_space.rank_by_attribute"
+    bl_label = "Order by Attribute"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    attribute: StringProperty(name="Attribute", description="A learned semantic attribute (empty: the one asked "
+                              "about in the panel)")
+    spacing: FloatProperty(name="Spacing", description="Gap between neighbours", default=0.3, min=0.0,
+                           unit='LENGTH')
+
+    @reports_errors
+    def execute(self, context):
+        from ..learning.ranking import load_rankings
+
+        settings = context.scene.design_space
+        attribute = self.attribute.strip() or settings.comparison_attribute.strip()
+        entry = active_model(context.scene)
+        if entry is None or entry.kind != "semantic_attributes":
+            raise ValueError("Make a model learned from comparisons the active model first (Learn from Comparisons)")
+        rankings, _ = load_rankings(absolute_path(entry.filepath))
+        ranking = next((r for r in rankings if r.attribute == attribute), None)
+        if ranking is None:
+            raise ValueError(f"'{entry.name}' has no '{attribute}'; it has: {', '.join(r.attribute for r in rankings)}")
+        features, names, _, _ = collection_features(context)
+        strength = ranking.strength(features)
+        order = sorted(range(len(names)), key=lambda i: strength[i])
+        with SceneWriter() as writer:
+            target = writer.collection(f"Ordered by {attribute}", reuse=False)
+            x = 0.0
+            for rank, i in enumerate(order):
+                source = bpy.data.objects[names[i]]
+                duplicate = source.copy()  # a linked duplicate: the mesh is shared, nothing is copied
+                duplicate.name = f"{attribute} {rank:03d}: {source.name}"
+                writer.adopt([duplicate])
+                width = max(source.dimensions[0], 0.1)
+                duplicate.location = (x + width / 2, -3.0, 0.0)
+                x += width + self.spacing
+                set_custom_properties(duplicate, {f"strength_{attribute}": float(strength[i])})
+                target.objects.link(duplicate)
+        self.report({'INFO'}, f"Ordered {len(names)} shapes by {attribute} in '{target.name}': least "
+                              f"'{names[order[0]]}', most '{names[order[-1]]}'")
+        return {'FINISHED'}
