@@ -108,7 +108,7 @@ def find_cycles(comparisons, limit: int = 5) -> list:
 
 @dataclass
 class RankingFunction:
-    """r(x) = (x − mean)/scale · w; strength in the standardized units of the training shapes."""
+    """r(x) = (x − mean)/scale · w; strength in standard deviations of the training shapes' strengths."""
 
     attribute: str
     weights: np.ndarray  # (d,)
@@ -165,6 +165,9 @@ def fit_ranking(features, names, comparisons, attribute: str, *, mu: float = 1.0
                          validation_fraction=0.0, seed=seed, init="small_random", init_scale=0.01)
     train(model, loss_fn, (diffs, kinds), config, should_stop=should_stop)
     weights = model.weight.detach().cpu().numpy().astype(np.float64).reshape(-1)
+    spread = float(np.std(standardized @ weights))
+    if spread > 0:  # the order is all that was learned: scale it so one unit is one standard deviation
+        weights = weights / spread
     return RankingFunction(attribute, weights, mean, scale)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bpy
+import numpy as np
 from bpy.props import EnumProperty, StringProperty
 
 from .model_store import absolute_path
@@ -63,7 +64,10 @@ class DESIGN_SPACE_OT_adjust_part(bpy.types.Operator):
         if not candidates:
             word = "more" if sign > 0 else "less"
             raise ValueError(f"No '{self.label}' that fits '{obj.name}' is {word} {self.attribute} than the one it has")
-        gap, choice = min(candidates, key=lambda item: item[0])  # the next step, not the extreme
+        # a clear step (half the spread of the label's parts), not the extreme and not a step within the noise
+        spread = float(np.std([strength(n) for n, parts in zip(synthesizer.names, synthesizer.parts)
+                               if self.label in parts]))
+        gap, choice = min(candidates, key=lambda item: abs(item[0] - 0.5 * spread))
         replace_assembly(obj, choice, path)
         self.report({'INFO'}, f"'{obj.name}': {self.label} from '{choice.sources[self.label]}' "
                               f"({self.attribute} {current:.2f} → {current + sign * gap:.2f})")

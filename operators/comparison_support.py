@@ -59,16 +59,16 @@ def collection_features(context):
 PART_SEPARATOR = ":"  # "chair_003:leg" names the leg part of chair_003
 
 
-def part_label_of(comparisons) -> str | None:
-    """The part label when every comparison names parts of one label ("shape:label"), else None."""
+def part_of(comparison) -> str | None:
+    """The part label a comparison is about ("shape:label" names), or None for whole shapes."""
     labels = {n.split(PART_SEPARATOR, 1)[1] if PART_SEPARATOR in n else None
-              for c in comparisons for n in (c.shape_a, c.shape_b)}
-    if labels == {None} or not labels:
-        return None
-    if None in labels or len(labels) > 1:
-        raise ValueError("Comparisons of one attribute must all name whole shapes or all name parts of one label "
-                         f"('shape:label'); found labels {sorted(l or '(whole shape)' for l in labels)}")
-    return labels.pop()
+              for n in (comparison.shape_a, comparison.shape_b)}
+    return labels.pop() if len(labels) == 1 else None
+
+
+def part_labels_of(comparisons) -> list:
+    """What the comparisons of one attribute are about: None (whole shapes) and/or part labels."""
+    return sorted({part_of(c) for c in comparisons}, key=lambda label: label or "")
 
 
 def part_features(context, label: str):

@@ -8,7 +8,8 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, FloatProperty, IntProperty
 
-from .comparison_support import collection_features, part_features, part_label_of, stored_comparisons
+from .comparison_support import (PART_SEPARATOR, collection_features, part_features, part_labels_of, part_of,
+                                 stored_comparisons, training_shapes)
 from .image_bridge import write_image
 from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
@@ -28,12 +29,15 @@ def check_comparisons(comparisons, names, attribute):
     from ..learning.ranking import MIN_COMPARISONS, find_cycles
 
     known = set(names)
-    gone = sorted({n for c in comparisons for n in (c.shape_a, c.shape_b) if n not in known})
+    base = lambda name: name.split(PART_SEPARATOR, 1)[0]  # noqa: E731
+    gone = sorted({n for c in comparisons for n in (c.shape_a, c.shape_b) if base(n) not in bpy.data.objects})
     usable = [c for c in comparisons if c.shape_a in known and c.shape_b in known]
     notes = []
     if gone:
-        notes.append(f"{len(comparisons) - len(usable)} comparisons name shapes not in the collection "
-                     f"(deleted or renamed: '{gone[0]}'…) and were left out")
+        dropped = sum(1 for c in comparisons if base(c.shape_a) not in bpy.data.objects
+                      or base(c.shape_b) not in bpy.data.objects)
+        notes.append(f"{dropped} comparisons name shapes that are gone (deleted or renamed: '{gone[0]}'…) and "
+                     "were left out")
     if len(usable) < MIN_COMPARISONS:
         raise ValueError(f"'{attribute}' has {len(usable)} usable comparisons; answer {MIN_COMPARISONS - len(usable)} "
                          f"more (at least {MIN_COMPARISONS})")
@@ -65,19 +69,29 @@ class DESIGN_SPACE_OT_learn_comparisons(bpy.types.Operator):
         collection = settings.training_collection
         if collection is None:
             raise ValueError("Pick a training collection in the Design Space panel first")
-        attributes = sorted({c.attribute for c in settings.comparisons})
-        if not attributes:
-            raise ValueError("There are no comparisons yet; press Compare Shapes, or import a CSV file")
+        members = {o.name for o in training_shapes(context)}
+        base = lambda name: name.split(PART_SEPARATOR, 1)[0]  # noqa: E731
+        # comparisons of this collection's shapes (and of shapes that are gone, to say so); other
+        # collections' comparisons stay for when those are learned
+        relevant = [c for c in stored_comparisons(context.scene)
+                    if all(base(n) in members or base(n) not in bpy.data.objects for n in (c.shape_a, c.shape_b))
+                    and any(base(n) in members for n in (c.shape_a, c.shape_b))]
+        if not relevant:
+            raise ValueError(f"There are no comparisons of '{collection.name}' yet; press Compare Shapes, or import "
+                             "a CSV file")
+        self._relevant = relevant
         groups: dict = {}  # None (whole shapes) or a part label -> attributes
-        for attribute in attributes:
-            groups.setdefault(part_label_of(stored_comparisons(context.scene, attribute)), []).append(attribute)
+        for attribute in sorted({c.attribute for c in relevant}):
+            for label in part_labels_of([c for c in relevant if c.attribute == attribute]):
+                groups.setdefault(label, []).append(attribute)
         reports, notes = [], []
         for label, group in groups.items():
             if label is None:
                 features, names, source, space_path = collection_features(context)
             else:
                 (features, names), source, space_path = part_features(context, label), f"parts:{label}", None
-            learned, group_notes = self._learn(context, collection, group, features, names, source, space_path)
+            learned, group_notes = self._learn(context, collection, group, features, names, source, space_path,
+                                               label)
             reports += learned
             notes += group_notes
         if not reports:
@@ -85,7 +99,7 @@ class DESIGN_SPACE_OT_learn_comparisons(bpy.types.Operator):
         self.report({'WARNING' if notes else 'INFO'}, "; ".join(reports + notes))
         return {'FINISHED'}
 
-    def _learn(self, context, collection, attributes, features, names, source, space_path):
+    def _learn(self, context, collection, attributes, features, names, source, space_path, label):
         from ..learning.ranking import cross_validated_accuracy, fit_ranking, save_rankings
         from ..learning.training_plot import write_png
 
@@ -94,7 +108,9 @@ class DESIGN_SPACE_OT_learn_comparisons(bpy.types.Operator):
         options = dict(mu=self.mu, nu=self.nu, use_similar=self.use_similar)
         for attribute in attributes:
             try:
-                usable, found = check_comparisons(stored_comparisons(context.scene, attribute), names, attribute)
+                asked = [c for c in self._relevant if c.attribute == attribute and part_of(c) == label]
+                usable, found = check_comparisons(asked, names, attribute if label is None else f"{attribute}' of "
+                                                  f"'{label}")
             except ValueError as too_few:  # the other attributes can still be learned
                 notes.append(str(too_few))
                 continue

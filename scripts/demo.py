@@ -26,6 +26,7 @@ def render_collection(bpy, collection, path: Path, resolution=(1280, 480)) -> No
     from mathutils import Vector
 
     scene = bpy.context.scene
+    bpy.context.view_layer.update()  # world matrices of objects moved since the last evaluation
     objects = [o for o in collection.all_objects if o.type == 'MESH']
     corners = np.array([[o.matrix_world @ Vector(c) for c in o.bound_box] for o in objects]).reshape(-1, 3)
     low, high = corners.min(axis=0), corners.max(axis=0)
@@ -188,7 +189,101 @@ def part_assembly_demo(bpy, seed: int) -> list:
             parts = ", ".join(obj["design_space_sources"])
             say(f"  {obj.name}: score {obj['design_space_score']:.1f} from {parts}")
         rendered.append(made)
+        if family == "Chairs":
+            rendered.append(sturdier_legs(bpy, collection, made, seed))
     return rendered
+
+
+def sturdier_legs(bpy, chairs, assembled, seed: int):
+    """Leg comparisons from a hidden rule (the source chair's leg thickness), learned, then an
+    assembled chair's legs made sturdier twice; the three stages side by side."""
+    ranking = dev_blender.addon().learning.ranking
+    simulate_comparisons, write_comparisons_csv = ranking.simulate_comparisons, ranking.write_comparisons_csv
+    thickness = [o["leg_thickness"] for o in chairs.objects]
+    answers = simulate_comparisons(thickness, [f"{o.name}:leg" for o in chairs.objects], "sturdy", 150, seed=seed)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "legs.csv"
+        path.write_text(write_comparisons_csv(answers))
+        bpy.ops.design_space.import_comparisons(filepath=str(path))
+    bpy.ops.design_space.learn_comparisons()
+    settings = bpy.context.scene.design_space
+    say(f"leg 'sturdy' from 150 comparisons: {settings.models[settings.active_model_index].metrics}")
+    settings.active_model_index = next(i for i, m in enumerate(settings.models) if m.kind == "part_model"
+                                       and m.collection == chairs.name)
+    stages = bpy.data.collections.new("Sturdier Legs")
+    bpy.context.scene.collection.children.link(stages)
+    current = assembled.objects[0]
+    for step in range(3):
+        copy = current.copy()
+        copy.data = current.data.copy()
+        copy.name = f"legs step {step}"
+        stages.objects.link(copy)
+        copy.location = (step * 0.9, 0.0, 0.0)
+        if step == 2:
+            break
+        bpy.context.view_layer.objects.active = current
+        try:
+            bpy.ops.design_space.adjust_part(label="leg", attribute="sturdy", direction='MORE')
+        except RuntimeError as end:
+            say(f"  {end}")
+            break
+    sources = [dict(s.split(":", 1) for s in o["design_space_sources"])["leg"] for o in stages.objects]
+    say("made an assembled chair's legs sturdier: legs from " + " → ".join(
+        f"{name} ({chairs.objects[name]['leg_thickness'] * 100:.1f} cm)" for name in sources))
+    return stages
+
+
+def comparisons_demo(bpy, addon, seed: int) -> list:
+    """"Sturdy" learned from 200 simulated comparisons (a hidden rule: leg thickness plus seat width,
+    5% of answers flipped, close calls answered "about the same"): the chairs ordered by it, a chair
+    moved along it in its shape space, and an assembled chair given sturdier legs."""
+    ranking = addon.learning.ranking
+    settings = bpy.context.scene.design_space
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=40, body_count=0,
+                                                 topology='SAME', seed=seed + 3, collection="Comparison Chairs")
+    chairs = next(c for c in bpy.data.collections["Comparison Chairs"].children if c.name.startswith("Chairs"))
+    for obj in chairs.objects:
+        obj.location.y += 40.0
+    settings.training_collection = chairs
+    bpy.ops.design_space.learn_shape_space(component_mode='VARIANCE', variance=0.9999)
+    legs = np.array([o["leg_thickness"] for o in chairs.objects])
+    seats = np.array([o["seat_width"] for o in chairs.objects])
+    hidden = legs / legs.std() + seats / seats.std()
+    names = [o.name for o in chairs.objects]
+    answers = ranking.simulate_comparisons(hidden, names, "sturdy", 200, seed=seed)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sturdy.csv"
+        path.write_text(ranking.write_comparisons_csv(answers))
+        bpy.ops.design_space.import_comparisons(filepath=str(path))
+    bpy.ops.design_space.learn_comparisons()
+    entry = settings.models[settings.active_model_index]
+    learned = ranking.load_rankings(addon.operators.model_store.absolute_path(entry.filepath))[0][0]
+    features, feature_names, _, _ = addon.operators.comparison_support.collection_features(bpy.context)
+    tau = ranking.kendall_tau(learned.strength(features), [hidden[names.index(n)] for n in feature_names])
+    say(f"'sturdy' from 200 comparisons ({sum(a.answer == 'SAME' for a in answers)} 'about the same'): "
+        f"{entry.metrics}; Kendall's τ with the hidden rule {tau:.2f}")
+    bpy.ops.design_space.rank_by_attribute(attribute="sturdy")
+    ordered = bpy.data.collections["Ordered by sturdy"]
+    for obj in list(ordered.objects):
+        rank = int(obj.name.split(" ")[1].rstrip(":"))
+        if rank % 8 != 0 and rank != len(names) - 1:  # every eighth, for a readable picture
+            bpy.data.objects.remove(obj)
+    for i, obj in enumerate(sorted(ordered.objects, key=lambda o: o.location.x)):
+        obj.location.x = i * 0.8
+    slider_row = addon.operators.mesh_bridge.ensure_collection("Sturdy Slider")
+    for i, change in enumerate((-1.5, 0.0, 1.5)):
+        bpy.ops.object.select_all(action='DESELECT')
+        bpy.context.view_layer.objects.active = chairs.objects[5]
+        bpy.ops.design_space.project_shape(target='COPY')
+        copy = bpy.context.active_object
+        copy.design_space_edit.sliders["sturdy"].value += change
+        copy.name = f"sturdy {change:+.1f}"
+        for collection in copy.users_collection:
+            collection.objects.unlink(copy)
+        slider_row.objects.link(copy)
+        copy.location = (i * 0.9, 0.0, 0.0)
+    say("moved a chair along 'sturdy' in its shape space by -1.5, 0 and +1.5 (Sturdy Slider)")
+    return [ordered, slider_row]
 
 
 def main() -> int:
@@ -258,6 +353,7 @@ def main() -> int:
 
     rendered = shape_space_demo(bpy, addon, demo, output, args.seed)
     rendered += part_assembly_demo(bpy, args.seed)
+    rendered += comparisons_demo(bpy, addon, args.seed)
 
     for child in list(demo.children) + [imported] + rendered:
         path = output / "renders" / f"{child.name.lower().replace(' ', '_').replace('(', '').replace(')', '')}.png"
