@@ -7,7 +7,7 @@ REAL_BLENDER ?= ../shared/tools/real-blender
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 ZIP := build/design_space-$(VERSION).zip
 
-.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-training-probe clean
+.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-training-probe clean
 
 setup: $(VENV)/.ready .data/mpfb2/.complete
 
@@ -67,6 +67,14 @@ real-blender-parts-screenshot: build
 		blender --command extension install-file -r user_default -e $(ZIP) && \
 		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_parts.blend --parts && \
 		blender /tmp/design_space_parts.blend --python scripts/real_blender_panel.py -- --show --collapse 2 --frame-all'
+
+# The Comparisons section with a pair on show and the learned "sturdy", in the real window.
+real-blender-comparisons-screenshot: build
+	mkdir -p docs/screenshots
+	$(REAL_BLENDER) shot docs/screenshots/comparisons_panel.png 40 -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
+		blender --command extension install-file -r user_default -e $(ZIP) && \
+		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_pairs.blend --comparisons && \
+		blender /tmp/design_space_pairs.blend --python scripts/real_blender_panel.py -- --show --collapse 3'
 
 # Training from the panel in the real window: UI responsiveness, progress, cancel (prints TRAINING_PROBE).
 real-blender-training-probe: build

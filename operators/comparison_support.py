@@ -110,12 +110,12 @@ def show_pair(context, name_a: str, name_b: str) -> None:
             duplicate.show_name = piece is source
             display.objects.link(duplicate)
             made.append(duplicate)
+    for obj in context.view_layer.objects:
+        obj.select_set(obj in made)
     if not bpy.app.background:
         for area in context.screen.areas if context.screen else ():
             if area.type == 'VIEW_3D':
                 region = next(r for r in area.regions if r.type == 'WINDOW')
-                for obj in context.view_layer.objects:
-                    obj.select_set(obj in made)
                 with context.temp_override(area=area, region=region):
                     bpy.ops.view3d.view_selected()
 

@@ -64,6 +64,37 @@ def build_parts(path):
     bpy.ops.wm.save_as_mainfile(filepath=path)
 
 
+def build_comparisons(path):
+    """Chairs in a shape space, 200 simulated answers about "sturdy" learned, the next pair on show."""
+    import tempfile
+
+    addon_utils.enable(MODULE, default_set=True)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=40, body_count=0,
+                                                 topology='SAME', seed=3)
+    chairs = bpy.data.collections["Chairs"]
+    settings = bpy.context.scene.design_space
+    settings.training_collection = chairs
+    bpy.ops.design_space.learn_shape_space(component_mode='VARIANCE', variance=0.9999)
+    import importlib
+
+    ranking = importlib.import_module(MODULE + ".learning.ranking")
+    hidden = [o["leg_thickness"] / 0.006 + o["seat_width"] / 0.044 for o in chairs.objects]
+    answers = ranking.simulate_comparisons(hidden, [o.name for o in chairs.objects], "sturdy", 200, seed=1)
+    with tempfile.TemporaryDirectory() as folder:
+        csv_path = folder + "/sturdy.csv"
+        with open(csv_path, "w") as f:
+            f.write(ranking.write_comparisons_csv(answers))
+        bpy.ops.design_space.import_comparisons(filepath=csv_path)
+    bpy.ops.design_space.learn_comparisons()
+    settings.comparison_attribute = "sturdy"
+    bpy.ops.design_space.next_comparison()
+    bpy.data.collections["Design Space Demo"].hide_viewport = True
+    bpy.data.collections["Design Space Shape Spaces"].hide_viewport = True
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+
+
 def show():
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -92,7 +123,9 @@ def show():
 
 args = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
 COLLAPSE = int(args[args.index("--collapse") + 1]) if "--collapse" in args else 0
-if "--build" in args and "--parts" in args:
+if "--build" in args and "--comparisons" in args:
+    build_comparisons(args[args.index("--build") + 1])
+elif "--build" in args and "--parts" in args:
     build_parts(args[args.index("--build") + 1])
 elif "--build" in args and "--shape-space" in args:
     build_shape_space(args[args.index("--build") + 1], args[args.index("--makehuman") + 1])
