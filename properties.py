@@ -12,6 +12,12 @@ def _attribute_names(context, edit_text):
     return attribute_search(context, edit_text)
 
 
+def _select_by_strength(settings, context):
+    from .operators.rank_by_attribute import select_by_strength
+
+    select_by_strength(context, settings.comparison_attribute.strip(), settings.ranking_position)
+
+
 def _on_slider_change(self, context):
     from .operators.shape_editing import on_slider_change
 
@@ -101,6 +107,10 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
                                     description="Answers to \"which shape is more …?\", kept in the .blend")
     comparison_attribute: StringProperty(name="Attribute", description="The attribute to ask about (a word such "
                                          "as sturdy or comfortable)", default="sturdy")
+    ranking_position: FloatProperty(name="Strength", description="Select the shape at this point of the order "
+                                    "(0: least, 1: most) in the newest Ordered by … collection",
+                                    default=0.5, min=0.0, max=1.0, subtype='FACTOR',
+                                    update=lambda self, context: _select_by_strength(self, context))
     comparison_a: StringProperty(name="Shape A", description="The shape shown on the left")
     comparison_b: StringProperty(name="Shape B", description="The shape shown on the right")
     models: CollectionProperty(type=DesignSpaceModel, name="Models",

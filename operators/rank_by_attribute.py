@@ -11,6 +11,19 @@ from .model_store import absolute_path, active_model
 from .operator_support import reports_errors
 
 
+def select_by_strength(context, attribute: str, position: float):
+    """Select (and make active) the shape at `position` (0..1) of the order by `attribute`."""
+    ordered = bpy.data.collections.get(f"Ordered by {attribute}")
+    if ordered is None or not len(ordered.objects):
+        return None
+    shapes = sorted(ordered.objects, key=lambda o: o.get(f"strength_{attribute}", 0.0))
+    chosen = shapes[int(round(position * (len(shapes) - 1)))]
+    for obj in context.view_layer.objects:
+        obj.select_set(obj == chosen)
+    context.view_layer.objects.active = chosen
+    return chosen
+
+
 class DESIGN_SPACE_OT_rank_by_attribute(bpy.types.Operator):
     """Lay out the training shapes in a row from least to most of a learned attribute (linked duplicates in a new collection; the shapes themselves stay where they are)"""
 
@@ -40,6 +53,11 @@ class DESIGN_SPACE_OT_rank_by_attribute(bpy.types.Operator):
         strength = ranking.strength(features)
         order = sorted(range(len(names)), key=lambda i: strength[i])
         with SceneWriter() as writer:
+            old = bpy.data.collections.get(f"Ordered by {attribute}")
+            if old is not None:  # one order per attribute: the newest replaces the last
+                for obj in list(old.objects):
+                    bpy.data.objects.remove(obj)
+                bpy.data.collections.remove(old)
             target = writer.collection(f"Ordered by {attribute}", reuse=False)
             x = 0.0
             for rank, i in enumerate(order):

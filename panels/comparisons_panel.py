@@ -38,6 +38,8 @@ class DESIGN_SPACE_PT_comparisons(DesignSpaceSidebar, bpy.types.Panel):
         row.operator("design_space.export_comparisons", text="Export CSV", icon='EXPORT')
         column.operator("design_space.learn_comparisons", icon='SORTSIZE')
         column.operator("design_space.rank_by_attribute", icon='SORTALPHA')
+        if bpy.data.collections.get(f"Ordered by {attribute}") is not None:
+            column.prop(settings, "ranking_position", slider=True)
         image = bpy.data.images.get(CURVE_IMAGE)
         if image is not None:
             layout.label(text="Held-out accuracy (%) by comparisons")

@@ -56,6 +56,12 @@ def test_learn_order_and_slide(bpy, addon, chairs, capfd):
     ordered = bpy.data.collections["Ordered by sturdy"].objects
     order = [int(o.name.split(": chair_")[1]) for o in sorted(ordered, key=lambda o: o.location.x)]
     assert addon.learning.ranking.kendall_tau(np.arange(len(order)), hidden[order]) >= 0.75
+    settings.comparison_attribute = "sturdy"
+    settings.ranking_position = 1.0  # the slider selects the sturdiest shape
+    strongest = bpy.context.view_layer.objects.active
+    assert strongest.name.startswith("sturdy 039:")
+    settings.ranking_position = 0.0
+    assert bpy.context.view_layer.objects.active.name.startswith("sturdy 000:")
 
     source = collection.objects[7]
     bpy.context.view_layer.objects.active = source
