@@ -8,7 +8,7 @@ from bpy.props import EnumProperty, StringProperty
 
 from .model_store import absolute_path
 from .operator_support import reports_errors
-from .part_models import sources_of, synthesizer_for
+from .part_models import assembly_part
 from .swap_part import replace_assembly
 
 
@@ -42,15 +42,8 @@ class DESIGN_SPACE_OT_adjust_part(bpy.types.Operator):
     def execute(self, context):
         from ..shapespace.parts import ranking_features
 
-        obj = context.active_object
-        if obj is None:
-            raise ValueError("Select an assembly first")
-        sources = sources_of(obj)
-        if self.label not in sources:
-            raise ValueError(f"'{obj.name}' has no '{self.label}'; it has: {', '.join(sources)}")
+        obj, sources, path, synthesizer = assembly_part(context, self.label)
         ranking = part_ranking(context, self.label, self.attribute)
-        path = absolute_path(obj["design_space_model"])
-        synthesizer = synthesizer_for(path)
 
         def strength(source_name):
             part = synthesizer.parts[synthesizer.names.index(source_name)][self.label]

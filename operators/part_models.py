@@ -50,3 +50,16 @@ def sources_of(obj) -> dict:
     if not raw:
         raise ValueError(f"'{obj.name}' is not an assembly (Assemble Parts makes them)")
     return dict(item.split(":", 1) for item in raw)
+
+
+def assembly_part(context, label: str):
+    """(assembly object, its sources, its part-model path, the synthesizer) for a part of the active
+    assembly, or a ValueError that says what to select."""
+    obj = context.active_object
+    if obj is None:
+        raise ValueError("Select an assembly first")
+    sources = sources_of(obj)
+    if label not in sources:
+        raise ValueError(f"'{obj.name}' has no '{label}'; it has: {', '.join(sources)}")
+    path = absolute_path(obj["design_space_model"])
+    return obj, sources, path, synthesizer_for(path)

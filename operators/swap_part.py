@@ -7,9 +7,8 @@ from bpy.props import StringProperty
 
 from .assemble_parts import assembly_properties
 from .mesh_bridge import build_mesh, set_custom_properties, write_face_colors
-from .model_store import absolute_path
 from .operator_support import reports_errors
-from .part_models import sources_of, synthesizer_for
+from .part_models import assembly_part
 
 
 def replace_assembly(obj, choice, model_path) -> None:
@@ -36,14 +35,7 @@ class DESIGN_SPACE_OT_swap_part(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
-        obj = context.active_object
-        if obj is None:
-            raise ValueError("Select an assembly first")
-        sources = sources_of(obj)
-        if self.label not in sources:
-            raise ValueError(f"'{obj.name}' has no '{self.label}'; it has: {', '.join(sources)}")
-        path = absolute_path(obj["design_space_model"])
-        synthesizer = synthesizer_for(path)
+        obj, sources, path, synthesizer = assembly_part(context, self.label)
         alternatives = synthesizer.alternatives(sources, self.label)
         if not alternatives:
             raise ValueError(f"No other '{self.label}' fits '{obj.name}'")

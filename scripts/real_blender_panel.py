@@ -26,6 +26,13 @@ def build(path, count):
     bpy.ops.wm.save_as_mainfile(filepath=path)
 
 
+def empty_scene(path):
+    """Design Space enabled, an empty scene saved first (so model files lie beside it)."""
+    addon_utils.enable(MODULE, default_set=True)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+
+
 def build_shape_space(path, data):
     """Bodies with a shape space and attribute sliders; one body edited (+8 cm) is selected."""
     addon_utils.enable(MODULE, default_set=True)
@@ -51,9 +58,7 @@ def build_shape_space(path, data):
 
 def build_parts(path):
     """Varied chairs, their part model and six assemblies; the first assembly is selected."""
-    addon_utils.enable(MODULE, default_set=True)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.ops.wm.save_as_mainfile(filepath=path)
+    empty_scene(path)
     bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=30, body_count=0,
                                                  topology='VARIED', seed=1)
     settings = bpy.context.scene.design_space
@@ -68,9 +73,7 @@ def build_comparisons(path):
     """Chairs in a shape space, 200 simulated answers about "sturdy" learned, the next pair on show."""
     import tempfile
 
-    addon_utils.enable(MODULE, default_set=True)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    bpy.ops.wm.save_as_mainfile(filepath=path)
+    empty_scene(path)
     bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=40, body_count=0,
                                                  topology='SAME', seed=3)
     chairs = bpy.data.collections["Chairs"]

@@ -3,12 +3,7 @@ template-fitted shape space."""
 
 import numpy as np
 import pytest
-
-
-def _positions(obj):
-    buf = np.empty(len(obj.data.vertices) * 3, np.float32)
-    obj.data.attributes["position"].data.foreach_get("vector", buf)
-    return buf.reshape(-1, 3)
+from blender_helpers import positions
 
 
 @pytest.fixture
@@ -44,7 +39,7 @@ def test_learn_attributes_lists_a_model_and_gives_the_space_sliders(bpy, vase_sp
 
 def test_edit_a_copy_moves_one_attribute_and_leaves_the_source(bpy, vase_space):
     source = vase_space.objects[3]
-    before = _positions(source).copy()
+    before = positions(source).copy()
     bpy.context.view_layer.objects.active = source
     assert bpy.ops.design_space.project_shape(target='COPY') == {'FINISHED'}
     copy = bpy.context.active_object
@@ -53,21 +48,21 @@ def test_edit_a_copy_moves_one_attribute_and_leaves_the_source(bpy, vase_space):
     assert abs(estimates["height"] - source["height"]) < 0.01
     radius = copy.design_space_edit.sliders["max_radius"].value
     bpy.ops.design_space.edit_attributes(attribute="height", value=0.05, relative=True)
-    after = _positions(copy)
+    after = positions(copy)
     assert abs(np.ptp(after[:, 2]) - (np.ptp(before[:, 2]) + 0.05)) < 0.005
     assert copy.design_space_edit.sliders["max_radius"].value == pytest.approx(radius)
-    np.testing.assert_array_equal(_positions(source), before)
+    np.testing.assert_array_equal(positions(source), before)
 
 
 def test_edit_in_place_writes_the_mesh(bpy, vase_space):
     source = vase_space.objects[2]
     bpy.context.view_layer.objects.active = source
     bpy.ops.design_space.project_shape(target='IN_PLACE')
-    height = np.ptp(_positions(source)[:, 2])
+    height = np.ptp(positions(source)[:, 2])
     source.design_space_edit.sliders["height"].value -= 0.04
-    assert np.ptp(_positions(source)[:, 2]) == pytest.approx(height - 0.04, abs=0.004)
+    assert np.ptp(positions(source)[:, 2]) == pytest.approx(height - 0.04, abs=0.004)
     evaluated = source.evaluated_get(bpy.context.evaluated_depsgraph_get())
-    assert np.ptp(_positions(evaluated)[:, 2]) == pytest.approx(height - 0.04, abs=0.004)  # what the viewport shows
+    assert np.ptp(positions(evaluated)[:, 2]) == pytest.approx(height - 0.04, abs=0.004)  # what the viewport shows
     # Ctrl+Z: the undo step of the move brings the mesh back
     name = source.name
     bpy.ops.ed.undo_push(message="before")
@@ -75,7 +70,7 @@ def test_edit_in_place_writes_the_mesh(bpy, vase_space):
     bpy.ops.ed.undo_push(message="slider")
     bpy.ops.ed.undo()
     source = bpy.data.objects[name]
-    assert np.ptp(_positions(source)[:, 2]) == pytest.approx(height - 0.04, abs=0.004)
+    assert np.ptp(positions(source)[:, 2]) == pytest.approx(height - 0.04, abs=0.004)
     assert source.design_space_edit.sliders["height"].value == source.design_space_edit.sliders["height"].applied
 
 

@@ -2,25 +2,16 @@
 
 import numpy as np
 import pytest
+from blender_helpers import demo_collection, positions
 
 
 @pytest.fixture
 def chairs(bpy):
-    bpy.ops.design_space.create_demo_collections(families={'CHAIR'}, shapes_per_family=24, body_count=0,
-                                                 topology='VARIED', seed=1)
-    collection = bpy.data.collections["Chairs (varied topology)"]
-    bpy.context.scene.design_space.training_collection = collection
-    return collection
-
-
-def _positions(obj):
-    buf = np.empty(len(obj.data.vertices) * 3, np.float32)
-    obj.data.attributes["position"].data.foreach_get("vector", buf)
-    return buf.reshape(-1, 3)
+    return demo_collection(bpy, 'CHAIR', "Chairs (varied topology)", 24, 'VARIED', seed=1)
 
 
 def test_assemble_swap_and_keep(bpy, addon, chairs):
-    before = {o.name: _positions(o).copy() for o in chairs.objects}
+    before = {o.name: positions(o).copy() for o in chairs.objects}
     assert bpy.ops.design_space.learn_part_model() == {'FINISHED'}
     entry = bpy.context.scene.design_space.models[0]
     assert entry.kind == "part_model" and "shape style" in entry.metrics and "held-out" in entry.metrics
@@ -34,7 +25,7 @@ def test_assemble_swap_and_keep(bpy, addon, chairs):
         sources = dict(s.split(":", 1) for s in obj["design_space_sources"])
         assert set(sources) <= {"seat", "back", "leg", "arm"} and len(set(sources.values())) > 1
         assert list(obj.data["part_labels"]) == [l for l in ("seat", "back", "leg", "arm") if l in sources]
-        assert abs(_positions(obj)[:, 2].min()) < 1e-3
+        assert abs(positions(obj)[:, 2].min()) < 1e-3
     again = bpy.ops.design_space.assemble_parts(count=4, seed=3, collection="Again", order='PLAUSIBILITY')
     assert again == {'FINISHED'}
     assert [list(o["design_space_sources"]) for o in bpy.data.collections["Again"].objects] == \
@@ -50,7 +41,7 @@ def test_assemble_swap_and_keep(bpy, addon, chairs):
     assert bpy.ops.design_space.keep_assembly() == {'FINISHED'}
     assert first.users_collection[0].name == "Kept Assemblies"
     for obj in chairs.objects:  # the training shapes were only read
-        np.testing.assert_array_equal(_positions(obj), before[obj.name])
+        np.testing.assert_array_equal(positions(obj), before[obj.name])
 
 
 def test_bad_input_is_named(bpy, chairs):

@@ -2,29 +2,20 @@
 
 import numpy as np
 import pytest
+from blender_helpers import demo_collection, positions
 
 
 @pytest.fixture
 def vases(bpy):
-    bpy.ops.design_space.create_demo_collections(families={'VASE'}, shapes_per_family=12, body_count=0,
-                                                 topology='SAME', seed=2)
-    collection = bpy.data.collections["Vases"]
-    bpy.context.scene.design_space.training_collection = collection
-    return collection
-
-
-def _positions(obj):
-    buf = np.empty(len(obj.data.vertices) * 3, np.float32)
-    obj.data.attributes["position"].data.foreach_get("vector", buf)
-    return buf.reshape(-1, 3)
+    return demo_collection(bpy, 'VASE', "Vases", 12, 'SAME', seed=2)
 
 
 def test_learn_writes_the_mean_with_one_key_per_component(bpy, addon, vases):
-    training = [_positions(o) for o in vases.objects]
+    training = [positions(o) for o in vases.objects]
     result = bpy.ops.design_space.learn_shape_space(component_mode='COUNT', components=4)
     assert result == {'FINISHED'}
     obj = bpy.data.objects["Vases Shape Space"]
-    np.testing.assert_allclose(_positions(obj), np.mean(training, axis=0), atol=1e-4)
+    np.testing.assert_allclose(positions(obj), np.mean(training, axis=0), atol=1e-4)
     keys = obj.data.shape_keys.key_blocks
     assert [k.name.split()[0] for k in keys] == ["Basis", "PC1", "PC2", "PC3", "PC4"]
     assert keys[1].slider_min == -2.0 and keys[1].slider_max == 2.0 and keys[1].value == 0.0
@@ -40,12 +31,12 @@ def test_learn_writes_the_mean_with_one_key_per_component(bpy, addon, vases):
 
 
 def test_generated_shapes_are_valid_new_and_seeded(bpy, addon, vases):
-    training = np.stack([_positions(o) for o in vases.objects])
+    training = np.stack([positions(o) for o in vases.objects])
     bpy.ops.design_space.learn_shape_space(component_mode='VARIANCE', variance=0.99)
     bpy.ops.design_space.generate_shapes(count=5, seed=7, collection="A")
     bpy.ops.design_space.generate_shapes(count=5, seed=7, collection="B")
-    a = [_positions(o) for o in bpy.data.collections["A"].objects]
-    b = [_positions(o) for o in bpy.data.collections["B"].objects]
+    a = [positions(o) for o in bpy.data.collections["A"].objects]
+    b = [positions(o) for o in bpy.data.collections["B"].objects]
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     for obj, vertices in zip(bpy.data.collections["A"].objects, a):
