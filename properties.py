@@ -111,6 +111,8 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
                                     "(0: least, 1: most) in the newest Ordered by … collection",
                                     default=0.5, min=0.0, max=1.0, subtype='FACTOR',
                                     update=lambda self, context: _select_by_strength(self, context))
+    comparison_part: StringProperty(name="Part", description="Compare parts of this label (leg, back, …) "
+                                     "instead of whole shapes (empty: whole shapes)")
     comparison_a: StringProperty(name="Shape A", description="The shape shown on the left")
     comparison_b: StringProperty(name="Shape B", description="The shape shown on the right")
     models: CollectionProperty(type=DesignSpaceModel, name="Models",

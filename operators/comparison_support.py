@@ -11,6 +11,7 @@ from .mesh_bridge import collection_objects, ensure_collection, read_collection,
 from .model_store import absolute_path
 
 DISPLAY = "Design Space Comparison"
+DISPLAY_MESH = "design_space_display"
 
 
 def training_shapes(context) -> list:
@@ -90,19 +91,24 @@ def part_features(context, label: str):
 
 
 def show_pair(context, name_a: str, name_b: str) -> None:
-    """Linked duplicates of the two shapes (the meshes are shared, the originals untouched) side by
-    side at the 3D cursor, named "A: …" and "B: …", in their own collection; the view frames them."""
+    """The two shapes side by side at the 3D cursor, named "A: …" and "B: …", in their own collection;
+    the view frames them. Whole shapes are linked duplicates (the meshes are shared, the originals
+    untouched); parts ("shape:label") are new meshes of just that part."""
     clear_display()
     display = ensure_collection(DISPLAY)
     cursor = np.array(context.scene.cursor.location)
     made = []
     for side, name in ((-1, name_a), (1, name_b)):
+        letter = 'A' if side < 0 else 'B'
+        if PART_SEPARATOR in name:
+            made += _show_part(display, name, letter, cursor, side)
+            continue
         source = bpy.data.objects[name]
         pieces = [source] + [c for c in source.children_recursive if c.type == 'MESH']
         width = max(max(p.dimensions) for p in pieces) if pieces else 1.0
         for piece in pieces:
             duplicate = piece.copy()  # shares the mesh data: nothing is copied or changed
-            duplicate.name = f"{'A' if side < 0 else 'B'}: {piece.name}"
+            duplicate.name = f"{letter}: {piece.name}"
             duplicate.parent = None
             duplicate.matrix_world = piece.matrix_world.copy()
             duplicate.location = tuple(cursor + np.array(piece.matrix_world.translation) - np.array(
@@ -120,10 +126,30 @@ def show_pair(context, name_a: str, name_b: str) -> None:
                     bpy.ops.view3d.view_selected()
 
 
+def _show_part(display, name, letter, cursor, side) -> list:
+    from ..shapespace.parts import split_parts
+    from .mesh_bridge import build_mesh, read_shape
+
+    shape_name, label = name.split(PART_SEPARATOR, 1)
+    source = bpy.data.objects[shape_name]
+    part = split_parts(read_shape(source, children=source.children_recursive))[label]
+    mesh = build_mesh(part.mesh, f"{letter}: {name}")
+    obj = bpy.data.objects.new(f"{letter}: {name}", mesh)
+    obj[DISPLAY_MESH] = True  # made for the display: removed with it
+    width = float(max(part.size.max(), 0.05))
+    obj.location = tuple(cursor - part.centre + np.array([side * 0.65 * width, 0.0, part.size[2] / 2]))
+    obj.show_name = True
+    display.objects.link(obj)
+    return [obj]
+
+
 def clear_display() -> None:
     display = bpy.data.collections.get(DISPLAY)
     if display is None:
         return
     for obj in list(display.objects):
+        mesh = obj.data if obj.get(DISPLAY_MESH) else None
         bpy.data.objects.remove(obj)
+        if mesh is not None and mesh.users == 0:
+            bpy.data.meshes.remove(mesh)
     bpy.data.collections.remove(display)

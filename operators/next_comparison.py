@@ -7,7 +7,7 @@ import bpy
 import numpy as np
 from bpy.props import IntProperty
 
-from .comparison_support import show_pair, stored_comparisons, training_shapes
+from .comparison_support import PART_SEPARATOR, show_pair, stored_comparisons, training_shapes
 from .model_store import absolute_path
 from .operator_support import reports_errors
 
@@ -32,6 +32,14 @@ def current_strengths(context, names, attribute):
     return None
 
 
+def part_labels(obj) -> set:
+    """Part labels of a shape, from its mesh's label list or its child objects (no mesh is read)."""
+    labels = set(obj.data.get("part_labels", ())) if obj.type == 'MESH' and obj.data is not None else set()
+    for child in obj.children_recursive:
+        labels.add(str(child.get("part", "")) or child.name.split(".")[0])
+    return labels
+
+
 SKIPPED: set = set()  # pairs skipped in this session: not shown again until Blender restarts
 
 
@@ -43,6 +51,11 @@ def pick_next(context, seed: int):
     if not attribute:
         raise ValueError("Type the attribute to ask about (for example sturdy) first")
     names = [o.name for o in training_shapes(context)]
+    label = settings.comparison_part.strip()
+    if label:  # compare parts of one label: "shape:label" for the shapes that have one
+        names = [f"{n}{PART_SEPARATOR}{label}" for n in names if label in part_labels(bpy.data.objects[n])]
+        if len(names) < 2:
+            raise ValueError(f"Fewer than 2 shapes of '{settings.training_collection.name}' have a '{label}' part")
     asked = [(c.shape_a, c.shape_b) for c in stored_comparisons(context.scene, attribute)]
     asked += [(a, b) for a, b, skipped_for in SKIPPED if skipped_for == attribute]
     rng = np.random.default_rng(seed + len(asked))

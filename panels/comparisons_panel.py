@@ -16,6 +16,7 @@ class DESIGN_SPACE_PT_comparisons(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.prop(settings, "comparison_attribute", icon='QUESTION')
+        column.prop(settings, "comparison_part", icon='MESH_DATA')
         attribute = settings.comparison_attribute.strip()
         if settings.comparison_a and settings.comparison_b:
             box = column.box()

@@ -98,3 +98,18 @@ def test_ask_answer_and_stop(bpy, chairs, tmp_path):
     bpy.ops.design_space.answer_comparison(answer='STOP')
     assert "Design Space Comparison" not in bpy.data.collections
     assert {o.name: tuple(o.location) for o in collection.objects} == positions
+
+
+def test_compare_parts_of_one_label(bpy, chairs):
+    collection, *_ = chairs
+    settings = bpy.context.scene.design_space
+    settings.comparison_attribute, settings.comparison_part = "sturdy", "leg"
+    meshes = len(bpy.data.meshes)
+    bpy.ops.design_space.next_comparison()
+    assert settings.comparison_a.endswith(":leg") and settings.comparison_b.endswith(":leg")
+    shown = list(bpy.data.collections["Design Space Comparison"].objects)
+    assert len(shown) == 2 and all(len(o.data.polygons) < len(collection.objects[0].data.polygons) for o in shown)
+    bpy.ops.design_space.answer_comparison(answer='B')
+    assert settings.comparisons[-1].shape_b.endswith(":leg")
+    bpy.ops.design_space.answer_comparison(answer='STOP')
+    assert len(bpy.data.meshes) == meshes  # the part meshes made for the display are gone with it
