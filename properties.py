@@ -53,6 +53,12 @@ class DesignSpaceComparison(bpy.types.PropertyGroup):
                                 ('SAME', "About the Same", "Neither is clearly more so")])
 
 
+class DesignSpaceMatch(bpy.types.PropertyGroup):
+    """A shape found by Find Similar (name is the shape's object name)."""
+
+    score: FloatProperty(name="Similarity", description="Cosine similarity of the view-pooled descriptors")
+
+
 class DesignSpaceModel(bpy.types.PropertyGroup):
     """A trained model listed in the scene; its weights live in a model file beside the .blend."""
 
@@ -115,6 +121,8 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
                                      "instead of whole shapes (empty: whole shapes)")
     comparison_a: StringProperty(name="Shape A", description="The shape shown on the left")
     comparison_b: StringProperty(name="Shape B", description="The shape shown on the right")
+    matches: CollectionProperty(type=DesignSpaceMatch, name="Matches",
+                                description="The shapes Find Similar found, most similar first")
     models: CollectionProperty(type=DesignSpaceModel, name="Models",
                                description="Models trained in this scene; their files lie beside the .blend")
     active_model_index: IntProperty(name="Active Model", description="The model that Predict and Generate use",
@@ -132,8 +140,8 @@ class DesignSpaceJobState(bpy.types.PropertyGroup):
     last_result: StringProperty(name="Last Result", description="How the last job ended")
 
 
-classes = (DesignSpaceAttributeSlider, DesignSpaceShapeEdit, DesignSpaceComparison, DesignSpaceModel,
-           DesignSpaceSceneProperties, DesignSpaceJobState)
+classes = (DesignSpaceAttributeSlider, DesignSpaceShapeEdit, DesignSpaceComparison, DesignSpaceMatch,
+           DesignSpaceModel, DesignSpaceSceneProperties, DesignSpaceJobState)
 
 
 def register():

@@ -98,13 +98,17 @@ class MultiViewClassifier:
         return cls(list(classes), resolution, views, build_mvcnn(len(classes), resolution, pool_views=pool_views),
                    pool_views)
 
-    def save(self, path, *, collection: str = "", metrics: dict | None = None):
+    def save(self, path, *, collection: str = "", metrics: dict | None = None, extra: dict | None = None,
+             library_names=()):
+        """The weights (and `extra` arrays such as the retrieval library, prefixed "extra.")."""
         from .model_files import save_model_file
 
-        arrays = {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        arrays |= {f"extra.{k}": np.asarray(v) for k, v in (extra or {}).items()}
         return save_model_file(path, MVCNN_KIND, arrays, collection=collection, attribute_names=self.classes,
                                metrics=metrics or {}, info={"resolution": self.resolution, "views": self.views,
-                                                            "pool_views": self.pool_views})
+                                                            "pool_views": self.pool_views,
+                                                            "library_names": list(library_names)})
 
     @classmethod
     def load(cls, path):
@@ -116,8 +120,10 @@ class MultiViewClassifier:
         info = model.metadata["info"]
         classifier = cls.create(model.metadata["attribute_names"], int(info["resolution"]), int(info["views"]),
                                 bool(info["pool_views"]))
-        classifier.net.load_state_dict({k: torch.as_tensor(v) for k, v in model.arrays.items()})
-        return classifier, model.metadata
+        classifier.net.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in model.arrays.items()
+                                        if k.startswith("net.")})
+        extra = {k[6:]: v for k, v in model.arrays.items() if k.startswith("extra.")}
+        return classifier, model.metadata, extra
 
 
 def confusion_matrix(truth, predicted, classes: int) -> np.ndarray:

@@ -44,6 +44,31 @@ def meshes_from_arrays(arrays: dict, names: list):
                        arrays["corner_vertices"][c_off[i]:c_off[i + 1]]) for i, name in enumerate(names)]
 
 
+def epoch_reporter(workdir: Path, start: float):
+    """(progress callback for the trainer, loss history): emits progress lines, the fraction running
+    from `start` to 1, and refreshes the curve image now and then."""
+    from .training_plot import plot_curves
+
+    history = {"train_loss": [], "val_loss": []}
+    last_plot = [0.0]
+
+    def on_epoch(progress):
+        history["train_loss"].append(progress.train_loss)
+        history["val_loss"].append(progress.val_loss)
+        now = time.perf_counter()
+        curves = False
+        if now - last_plot[0] > CURVES_EVERY_SECONDS or progress.epoch == progress.epochs:
+            write_curves(workdir / "curves.npy", plot_curves(history, 512, 256, log_scale=True))
+            last_plot[0], curves = now, True
+        val = f" · val {progress.val_loss:.3g}" if progress.val_loss is not None else ""
+        emit({"type": "progress", "fraction": start + (1 - start) * progress.fraction, "line": progress.line(),
+              "curves": curves, "short": f"epoch {progress.epoch}/{progress.epochs}"
+                                         f"{val or f' · loss {progress.train_loss:.3g}'} · "
+                                         f"{progress.seconds_left:.0f} s left"})
+
+    return on_epoch, history
+
+
 def run_attribute_predictor(arrays: dict, spec: dict, workdir: Path) -> dict:
     from shapespace.descriptors import descriptor_matrix, descriptor_names
 
@@ -69,21 +94,7 @@ def run_attribute_predictor(arrays: dict, spec: dict, workdir: Path) -> dict:
     x = np.stack(features)
     y = arrays["targets"]
     names = descriptor_names()
-    history = {"train_loss": [], "val_loss": []}
-    last_plot = [0.0]
-
-    def on_epoch(progress):
-        history["train_loss"].append(progress.train_loss)
-        history["val_loss"].append(progress.val_loss)
-        now = time.perf_counter()
-        curves = False
-        if now - last_plot[0] > CURVES_EVERY_SECONDS or progress.epoch == progress.epochs:
-            write_curves(workdir / "curves.npy", plot_curves(history, 512, 256, log_scale=True))
-            last_plot[0], curves = now, True
-        val = f" · val {progress.val_loss:.3g}" if progress.val_loss is not None else ""
-        emit({"type": "progress", "fraction": 0.1 + 0.9 * progress.fraction, "line": progress.line(), "curves": curves,
-              "short": f"epoch {progress.epoch}/{progress.epochs}{val or f' · loss {progress.train_loss:.3g}'} · "
-                       f"{progress.seconds_left:.0f} s left"})
+    on_epoch, _ = epoch_reporter(workdir, 0.1)
 
     config = TrainConfig.from_dict(spec["config"])
     if spec["kind"] == "RIDGE":
@@ -105,7 +116,51 @@ def run_attribute_predictor(arrays: dict, spec: dict, workdir: Path) -> dict:
             "kind": model.kind}
 
 
-TASKS = {"attribute_predictor": run_attribute_predictor}
+def run_multiview_classifier(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Render every shape's views, train the multi-view CNN, measure it on the held-out split, and
+    keep every shape's pooled descriptor (the retrieval library) in the model file."""
+    from shapespace.views import render_views
+
+    from .multiview import MultiViewClassifier, confusion_matrix, retrieval_map
+    from .trainer import split_indices
+    from .training_plot import plot_curves
+
+    cancel = workdir / "cancel"
+    shapes = meshes_from_arrays(arrays, spec["shape_names"])
+    images = []
+    step = max(1, len(shapes) // 10)
+    for i, shape in enumerate(shapes):
+        if cancel.exists():
+            return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+        images.append(render_views(shape, resolution=spec["resolution"])["shaded"])
+        if (i + 1) % step == 0 or i + 1 == len(shapes):
+            line = f"rendering views {i + 1}/{len(shapes)}"
+            emit({"type": "progress", "fraction": 0.1 * (i + 1) / len(shapes), "short": line, "line": line})
+    images = np.asarray(images, np.float32)
+    labels = arrays["labels"].astype(np.int64)
+    train_idx, held_idx = split_indices(len(images), spec["validation_fraction"], spec["seed"])
+    model = MultiViewClassifier.create(spec["classes"], spec["resolution"], images.shape[1], seed=spec["seed"])
+    on_epoch, _ = epoch_reporter(workdir, 0.1)
+    result = model.fit(images[train_idx], labels[train_idx], epochs=spec["epochs"], seed=spec["seed"],
+                       progress=on_epoch, should_stop=cancel.exists)
+    if result.stop_reason == "cancelled":
+        return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
+    write_curves(workdir / "curves.npy", plot_curves(result.history, 512, 256, log_scale=True))
+    metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx))}
+    confusion = np.zeros((len(spec["classes"]),) * 2, dtype=np.int64)
+    if len(held_idx):
+        predicted = model.probabilities(images[held_idx]).argmax(axis=1)
+        confusion = confusion_matrix(labels[held_idx], predicted, len(spec["classes"]))
+        metrics["accuracy"] = float((predicted == labels[held_idx]).mean())
+        metrics["retrieval_map"] = retrieval_map(model.descriptors(images[held_idx]), labels[held_idx])
+    model.save(workdir / "model.npz", collection=spec["collection"], metrics=metrics, extra={
+        "library": model.descriptors(images), "library_labels": labels, "confusion": confusion},
+        library_names=spec["shape_names"])
+    return {"type": "done", "stop_reason": result.stop_reason, "ok": result.ok, "message": result.message,
+            "metrics": metrics, "kind": "mvcnn_classifier"}
+
+
+TASKS = {"attribute_predictor": run_attribute_predictor, "multiview_classifier": run_multiview_classifier}
 
 
 def main(argv) -> int:

@@ -7,9 +7,11 @@ from .adjust_part import DESIGN_SPACE_OT_adjust_part
 from .answer_comparison import DESIGN_SPACE_OT_answer_comparison
 from .assemble_parts import DESIGN_SPACE_OT_assemble_parts
 from .cancel_job import DESIGN_SPACE_OT_cancel_job
+from .classify import DESIGN_SPACE_OT_classify
 from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
 from .export_comparisons import DESIGN_SPACE_OT_export_comparisons
 from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
+from .find_similar import DESIGN_SPACE_OT_find_similar
 from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
 from .import_comparisons import DESIGN_SPACE_OT_import_comparisons
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
@@ -26,6 +28,7 @@ from .project_shape import DESIGN_SPACE_OT_project_shape
 from .rank_by_attribute import DESIGN_SPACE_OT_rank_by_attribute
 from .swap_part import DESIGN_SPACE_OT_swap_part
 from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
+from .train_classifier import DESIGN_SPACE_OT_train_classifier
 
 classes = (
     DESIGN_SPACE_OT_import_dataset,
@@ -51,6 +54,9 @@ classes = (
     DESIGN_SPACE_OT_learn_comparisons,
     DESIGN_SPACE_OT_rank_by_attribute,
     DESIGN_SPACE_OT_adjust_part,
+    DESIGN_SPACE_OT_train_classifier,
+    DESIGN_SPACE_OT_classify,
+    DESIGN_SPACE_OT_find_similar,
 )
 
 # Registered in order, unregistered in reverse.

@@ -47,7 +47,7 @@ def test_multi_view_classifies_and_retrieves_held_out_shapes_and_beats_one_view(
     matrix = confusion_matrix(test_labels, model.probabilities(test).argmax(axis=1), len(FAMILIES))
     assert matrix.sum() == len(test_labels) and np.trace(matrix) == round(accuracy * len(test_labels))
     model.save(tmp_path / "mvcnn.npz", collection="Families", metrics={"accuracy": float(accuracy)})
-    loaded, metadata = MultiViewClassifier.load(tmp_path / "mvcnn.npz")
+    loaded, metadata, _ = MultiViewClassifier.load(tmp_path / "mvcnn.npz")
     np.testing.assert_allclose(loaded.probabilities(test[:4]), model.probabilities(test[:4]), atol=1e-6)
     assert metadata["attribute_names"] == list(FAMILIES)
 

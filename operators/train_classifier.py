@@ -1,0 +1,137 @@
+"""Train a multi-view CNN (MVCNN 2015) to tell the training collection's shapes apart by a label:
+a custom property (category by default) or, failing that, the child collection a shape is in.
+Rendering and training run in the worker process, with progress and Cancel like any training."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy.props import FloatProperty, IntProperty, StringProperty
+
+from .background_jobs import runner
+from .image_bridge import write_image
+from .mesh_bridge import read_collection
+from .model_store import add_model_entry, new_model_path
+from .operator_support import reports_errors
+from .train_attribute_predictor import CURVE_IMAGE, AttributePredictorJob, _job_arrays
+
+CONFUSION_IMAGE = "Design Space Confusion"
+
+
+def shape_labels(collection, shapes, label_property: str) -> list:
+    """A label per shape: its `label_property`, else the name of the child collection holding it."""
+    holder = {}
+    for child in collection.children_recursive:
+        for obj in child.objects:
+            holder.setdefault(obj.name, child.name)
+    labels, missing = [], []
+    for shape in shapes:
+        value = shape.attributes.get(label_property)
+        if isinstance(value, (str, int, bool)) and str(value):
+            labels.append(str(value))
+        elif shape.name in holder:
+            labels.append(holder[shape.name])
+        else:
+            missing.append(shape.name)
+    if missing:
+        raise ValueError(f"{len(missing)} shapes have no '{label_property}' and sit in no child collection "
+                         f"('{missing[0]}'…); give them the property or sort them into child collections")
+    return labels
+
+
+def confusion_picture(matrix: np.ndarray, cell: int = 24) -> np.ndarray:
+    """Rows: true class, columns: predicted; brighter = more shapes (the diagonal is right)."""
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    classes = len(matrix)
+    image = np.ones((classes * cell, classes * cell, 4), np.float32)
+    for i in range(classes):
+        for j in range(classes):  # a handful of classes: cells, not pixels
+            colour = (0.2, 0.8, 0.3) if i == j else (0.9, 0.3, 0.2)
+            image[i * cell + 1:(i + 1) * cell - 1, j * cell + 1:(j + 1) * cell - 1, :3] = \
+                0.12 + share[i, j] * (np.array(colour) - 0.12)
+    return image
+
+
+class ClassifierJob(AttributePredictorJob):
+    """The worker renders the views and trains; the model file also holds the retrieval library."""
+
+    def __init__(self, shapes, labels, collection: str, classes, resolution: int, epochs: int, validation: float,
+                 seed: int):
+        from ..learning.model_files import write_archive
+
+        self.collection, self.classes = collection, classes
+        self.target, self.kind = "category", "MVCNN"
+        self.label = f"Train classifier on '{collection}'"
+        self.push_undo = True
+        self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
+        self.job_file = self.workdir / "job.npz"
+        arrays = _job_arrays(shapes, np.zeros((len(shapes), 1), np.float32))
+        arrays["labels"] = np.array([classes.index(label) for label in labels], dtype=np.int64)
+        write_archive(self.job_file, arrays, {
+            "task": "multiview_classifier", "shape_names": [s.name for s in shapes], "seed": seed,
+            "classes": classes, "resolution": resolution, "epochs": epochs, "validation_fraction": validation,
+            "collection": collection, "threads": max(1, (os.cpu_count() or 2) - 1)})
+
+    def apply(self, context, outcome):
+        from ..learning.multiview import MultiViewClassifier
+
+        result = outcome.result
+        name = f"{self.collection} Classifier"
+        path = new_model_path(name)
+        shutil.move(str(self.workdir / "model.npz"), str(path))
+        metrics = result["metrics"]
+        summary = (f"held-out accuracy {100 * metrics['accuracy']:.0f}%; retrieval mAP {metrics['retrieval_map']:.2f}"
+                   if "accuracy" in metrics else "no held-out shapes")
+        add_model_entry(context.scene, name, "mvcnn_classifier", path, self.collection, ", ".join(self.classes),
+                        summary)
+        if outcome.curves is not None:
+            write_image(CURVE_IMAGE, outcome.curves, keep=True)
+        _, _, extra = MultiViewClassifier.load(path)
+        write_image(CONFUSION_IMAGE, confusion_picture(extra["confusion"]), keep=True)
+        self._clean()
+        return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes ({len(self.classes)} classes): {summary}"
+
+
+class DESIGN_SPACE_OT_train_classifier(bpy.types.Operator):
+    """Train a multi-view CNN that tells the training collection's shapes apart by a label (a custom property, or the child collection a shape is in); runs in the background"""
+
+    bl_idname = "design_space.train_classifier"
+    bl_label = "Train Classifier"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    label_property: StringProperty(name="Label", description="Custom property holding each shape's class (shapes "
+                                   "without it take the name of their child collection)", default="category")
+    resolution: IntProperty(name="Resolution", description="Pixels per side of each rendered view", default=32,
+                            min=16, max=224)
+    epochs: IntProperty(name="Epochs", description="Passes over the training shapes", default=20, min=1, max=1000)
+    validation_fraction: FloatProperty(name="Held Out", description="Share of shapes kept out of training to "
+                                       "measure accuracy and retrieval", default=0.25, min=0.0, max=0.8,
+                                       subtype='FACTOR')
+    seed: IntProperty(name="Seed", description="Same seed, same model", default=0, min=0)
+
+    @classmethod
+    def poll(cls, context):
+        return not runner.running
+
+    @reports_errors
+    def execute(self, context):
+        collection = context.scene.design_space.training_collection
+        shapes = read_collection(collection)
+        labels = shape_labels(collection, shapes, self.label_property.strip())
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise ValueError(f"Every shape of '{collection.name}' is '{classes[0]}'; a classifier needs two classes "
+                             "or more")
+        job = ClassifierJob(shapes, labels, collection.name, classes, self.resolution, self.epochs,
+                            self.validation_fraction, self.seed)
+        summary = runner.start(job, context)
+        if summary is None:
+            self.report({'INFO'}, f"{job.label} started; progress shows in the Design Space panel")
+        else:
+            self.report({summary[0]}, summary[1])
+        return {'FINISHED'}

@@ -1,0 +1,37 @@
+"""The Recognition section: train a multi-view classifier, classify, find similar shapes."""
+
+import bpy
+
+from ..operators.find_similar import THUMBNAIL
+from ..operators.train_classifier import CONFUSION_IMAGE
+from .sidebar import DesignSpaceSidebar
+
+
+class DESIGN_SPACE_PT_recognition(DesignSpaceSidebar, bpy.types.Panel):
+    bl_label = "Recognition"
+    bl_idname = "DESIGN_SPACE_PT_recognition"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.design_space
+        column = layout.column()
+        column.enabled = settings.training_collection is not None
+        column.operator("design_space.train_classifier", icon='OUTLINER_OB_CAMERA')
+        row = layout.row(align=True)
+        row.operator("design_space.classify", icon='VIEWZOOM')
+        row.operator("design_space.find_similar", icon='ZOOM_SELECTED')
+        confusion = bpy.data.images.get(CONFUSION_IMAGE)
+        if confusion is not None:
+            layout.label(text="Held-out confusion (rows: true, columns: predicted)")
+            confusion.preview_ensure()
+            layout.template_icon(icon_value=confusion.preview.icon_id, scale=6.0)
+        if settings.matches:
+            layout.label(text="Most similar:")
+            grid = layout.grid_flow(columns=3, even_columns=True)
+            for rank, match in enumerate(settings.matches):
+                cell = grid.column(align=True)
+                image = bpy.data.images.get(THUMBNAIL.format(rank))
+                if image is not None:
+                    image.preview_ensure()
+                    cell.template_icon(icon_value=image.preview.icon_id, scale=3.0)
+                cell.label(text=f"{match.name} {match.score:.2f}")
