@@ -160,7 +160,57 @@ def run_multiview_classifier(arrays: dict, spec: dict, workdir: Path) -> dict:
             "metrics": metrics, "kind": "mvcnn_classifier"}
 
 
-TASKS = {"attribute_predictor": run_attribute_predictor, "multiview_classifier": run_multiview_classifier}
+def run_sketch_retrieval(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Render every shape's line drawings, train the two-branch sketch network, measure it with sketches
+    drawn from held-out shapes' outlines, and keep the library's view embeddings in the model file."""
+    from shapespace.views import render_views
+
+    from .sketch import SketchRetrieval, contour, hand_drawn
+    from .trainer import split_indices
+    from .training_plot import plot_curves
+
+    cancel = workdir / "cancel"
+    shapes = meshes_from_arrays(arrays, spec["shape_names"])
+    lines, masks = [], []
+    for i, shape in enumerate(shapes):
+        if cancel.exists():
+            return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+        views = render_views(shape, resolution=spec["resolution"])
+        lines.append(views["lines"])
+        masks.append(views["mask"])
+        line = f"drawing views {i + 1}/{len(shapes)}"
+        emit({"type": "progress", "fraction": 0.1 * (i + 1) / len(shapes), "short": line, "line": line})
+    lines = np.asarray(lines, np.float32)
+    labels = arrays["labels"].astype(np.int64)
+    train_idx, held_idx = split_indices(len(lines), spec["validation_fraction"], spec["seed"])
+    model = SketchRetrieval.create(spec["resolution"], seed=spec["seed"])
+    on_epoch, _ = epoch_reporter(workdir, 0.1)
+    result = model.fit(lines[train_idx], labels[train_idx], pairs=spec["pairs"], epochs=spec["epochs"],
+                       seed=spec["seed"], progress=on_epoch, should_stop=cancel.exists)
+    if result.stop_reason == "cancelled":
+        return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
+    write_curves(workdir / "curves.npy", plot_curves(result.history, 512, 256, log_scale=True))
+    metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx))}
+    if len(held_idx):
+        rng = np.random.default_rng(spec["seed"])
+        library = model.library(lines[train_idx])
+        first, precisions = [], []
+        for i in held_idx:  # a sketch of each held-out shape's outline, searched among the others
+            sketch = hand_drawn(contour(masks[i][rng.integers(lines.shape[1])]), rng)
+            relevant = labels[train_idx][np.argsort(-model.search(sketch, library))] == labels[i]
+            first.append(bool(relevant[0]))
+            if relevant.any():
+                hits = np.cumsum(relevant)
+                precisions.append(float((hits[relevant] / (np.flatnonzero(relevant) + 1)).mean()))
+        metrics["top1"], metrics["sketch_map"] = float(np.mean(first)), float(np.mean(precisions))
+    model.save(workdir / "model.npz", model.library(lines), spec["shape_names"], labels, spec["classes"],
+               collection=spec["collection"], metrics=metrics)
+    return {"type": "done", "stop_reason": result.stop_reason, "ok": result.ok, "message": result.message,
+            "metrics": metrics, "kind": "sketch_retrieval"}
+
+
+TASKS = {"attribute_predictor": run_attribute_predictor, "multiview_classifier": run_multiview_classifier,
+         "sketch_retrieval": run_sketch_retrieval}
 
 
 def main(argv) -> int:

@@ -26,9 +26,11 @@ from .next_comparison import DESIGN_SPACE_OT_next_comparison
 from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
 from .project_shape import DESIGN_SPACE_OT_project_shape
 from .rank_by_attribute import DESIGN_SPACE_OT_rank_by_attribute
+from .sketch_search import DESIGN_SPACE_OT_sketch_search
 from .swap_part import DESIGN_SPACE_OT_swap_part
 from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
 from .train_classifier import DESIGN_SPACE_OT_train_classifier
+from .train_sketch_search import DESIGN_SPACE_OT_train_sketch_search
 
 classes = (
     DESIGN_SPACE_OT_import_dataset,
@@ -57,6 +59,8 @@ classes = (
     DESIGN_SPACE_OT_train_classifier,
     DESIGN_SPACE_OT_classify,
     DESIGN_SPACE_OT_find_similar,
+    DESIGN_SPACE_OT_train_sketch_search,
+    DESIGN_SPACE_OT_sketch_search,
 )
 
 # Registered in order, unregistered in reverse.

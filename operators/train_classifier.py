@@ -60,22 +60,25 @@ def confusion_picture(matrix: np.ndarray, cell: int = 24) -> np.ndarray:
 class ClassifierJob(AttributePredictorJob):
     """The worker renders the views and trains; the model file also holds the retrieval library."""
 
+    task = "multiview_classifier"
+
     def __init__(self, shapes, labels, collection: str, classes, resolution: int, epochs: int, validation: float,
-                 seed: int):
+                 seed: int, **extra):
         from ..learning.model_files import write_archive
 
         self.collection, self.classes = collection, classes
         self.target, self.kind = "category", "MVCNN"
-        self.label = f"Train classifier on '{collection}'"
+        self.label = f"Train {'classifier' if self.task == 'multiview_classifier' else 'sketch search'} on " \
+                     f"'{collection}'"
         self.push_undo = True
         self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
         self.job_file = self.workdir / "job.npz"
         arrays = _job_arrays(shapes, np.zeros((len(shapes), 1), np.float32))
         arrays["labels"] = np.array([classes.index(label) for label in labels], dtype=np.int64)
         write_archive(self.job_file, arrays, {
-            "task": "multiview_classifier", "shape_names": [s.name for s in shapes], "seed": seed,
+            "task": self.task, "shape_names": [s.name for s in shapes], "seed": seed,
             "classes": classes, "resolution": resolution, "epochs": epochs, "validation_fraction": validation,
-            "collection": collection, "threads": max(1, (os.cpu_count() or 2) - 1)})
+            "collection": collection, "threads": max(1, (os.cpu_count() or 2) - 1)} | extra)
 
     def apply(self, context, outcome):
         from ..learning.multiview import MultiViewClassifier

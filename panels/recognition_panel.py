@@ -17,9 +17,15 @@ class DESIGN_SPACE_PT_recognition(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.operator("design_space.train_classifier", icon='OUTLINER_OB_CAMERA')
+        column.operator("design_space.train_sketch_search", icon='GREASEPENCIL')
         row = layout.row(align=True)
         row.operator("design_space.classify", icon='VIEWZOOM')
         row.operator("design_space.find_similar", icon='ZOOM_SELECTED')
+        layout.operator("design_space.sketch_search", icon='OUTLINER_OB_GREASEPENCIL')
+        sketch = bpy.data.images.get("Design Space Sketch")
+        if sketch is not None and settings.matches:
+            sketch.preview_ensure()
+            layout.template_icon(icon_value=sketch.preview.icon_id, scale=3.0)
         confusion = bpy.data.images.get(CONFUSION_IMAGE)
         if confusion is not None:
             layout.label(text="Held-out confusion (rows: true, columns: predicted)")

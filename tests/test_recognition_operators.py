@@ -49,3 +49,27 @@ def test_bad_input(bpy, families):
         bpy.ops.design_space.train_classifier()
     with pytest.raises(RuntimeError, match="16 shapes have no 'style'"):
         bpy.ops.design_space.train_classifier(label_property="style")
+
+
+def test_sketch_search_from_an_image(bpy, families, tmp_path):
+    from learning.sketch import contour, hand_drawn
+    from learning.training_plot import write_png
+    from shapespace.views import render_views
+
+    settings = bpy.context.scene.design_space
+    assert bpy.ops.design_space.train_sketch_search(pairs=2000, epochs=8) == {'FINISHED'}
+    entry = settings.models[settings.active_model_index]
+    assert entry.kind == "sketch_retrieval" and "right class first" in entry.metrics
+    # a sketch of a new lamp's outline, drawn shakily, as dark lines on white
+    from shapespace.procedural import make_shape
+
+    views = render_views(make_shape("lamp", 999, same_topology=False), resolution=96)
+    lines = hand_drawn(contour(views["mask"][2]), np.random.default_rng(1))
+    write_png(tmp_path / "sketch.png", np.dstack([1 - lines] * 3 + [np.ones_like(lines)]))
+    assert bpy.ops.design_space.sketch_search(filepath=str(tmp_path / "sketch.png"), count=5) == {'FINISHED'}
+    found = [m.name for m in settings.matches]
+    assert bpy.data.objects[found[0]]["category"] == "lamp"
+    placed = bpy.context.active_object
+    assert placed.data == bpy.data.objects[found[0]].data and tuple(placed.location) == (0.0, 0.0, 0.0)
+    with pytest.raises(RuntimeError, match="The sketch has no strokes"):
+        bpy.ops.design_space.sketch_search()

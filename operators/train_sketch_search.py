@@ -1,0 +1,75 @@
+"""Train sketch search (Wang et al. 2015) on the training collection: line drawings of every shape,
+a two-branch network trained with a contrastive loss on hand-drawn-looking copies."""
+
+from __future__ import annotations
+
+import shutil
+
+import bpy
+from bpy.props import FloatProperty, IntProperty, StringProperty
+
+from .background_jobs import runner
+from .image_bridge import write_image
+from .mesh_bridge import read_collection
+from .model_store import add_model_entry, new_model_path
+from .operator_support import reports_errors
+from .train_attribute_predictor import CURVE_IMAGE
+from .train_classifier import ClassifierJob, shape_labels
+
+
+class SketchJob(ClassifierJob):
+    task = "sketch_retrieval"
+
+    def apply(self, context, outcome):
+        result = outcome.result
+        name = f"{self.collection} Sketch Search"
+        path = new_model_path(name)
+        shutil.move(str(self.workdir / "model.npz"), str(path))
+        metrics = result["metrics"]
+        summary = (f"held-out sketches: right class first {100 * metrics['top1']:.0f}%, mAP {metrics['sketch_map']:.2f}"
+                   if "top1" in metrics else "no held-out shapes")
+        add_model_entry(context.scene, name, "sketch_retrieval", path, self.collection, ", ".join(self.classes),
+                        summary)
+        if outcome.curves is not None:
+            write_image(CURVE_IMAGE, outcome.curves, keep=True)
+        self._clean()
+        return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes: {summary}"
+
+
+class DESIGN_SPACE_OT_train_sketch_search(bpy.types.Operator):
+    """Learn to find the training collection's shapes from a sketch (line drawings of every shape, a two-branch network; runs in the background)"""
+
+    bl_idname = "design_space.train_sketch_search"
+    bl_label = "Train Sketch Search"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    label_property: StringProperty(name="Label", description="Custom property holding each shape's class (shapes "
+                                   "without it take the name of their child collection)", default="category")
+    resolution: IntProperty(name="Resolution", description="Pixels per side of sketches and views", default=32,
+                            min=16, max=224)
+    pairs: IntProperty(name="Pairs", description="Sketch–view pairs drawn for training", default=3000, min=100,
+                       max=200000)
+    epochs: IntProperty(name="Epochs", description="Passes over the pairs", default=10, min=1, max=1000)
+    validation_fraction: FloatProperty(name="Held Out", description="Share of shapes kept out to measure the "
+                                       "search with sketches of their outlines", default=0.2, min=0.0, max=0.8,
+                                       subtype='FACTOR')
+    seed: IntProperty(name="Seed", description="Same seed, same model", default=0, min=0)
+
+    @classmethod
+    def poll(cls, context):
+        return not runner.running
+
+    @reports_errors
+    def execute(self, context):
+        collection = context.scene.design_space.training_collection
+        shapes = read_collection(collection)
+        labels = shape_labels(collection, shapes, self.label_property.strip())
+        classes = sorted(set(labels))
+        job = SketchJob(shapes, labels, collection.name, classes, self.resolution, self.epochs,
+                        self.validation_fraction, self.seed, pairs=self.pairs)
+        summary = runner.start(job, context)
+        if summary is None:
+            self.report({'INFO'}, f"{job.label} started; progress shows in the Design Space panel")
+        else:
+            self.report({summary[0]}, summary[1])
+        return {'FINISHED'}
