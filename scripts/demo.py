@@ -286,6 +286,54 @@ def comparisons_demo(bpy, addon, seed: int) -> list:
     return [ordered, slider_row]
 
 
+def recognition_demo(bpy, addon, output: Path, seed: int, bodies: bool) -> list:
+    """A multi-view classifier and sketch search trained on the procedural families (and MakeHuman
+    bodies as one more class); new shapes classified; a vase's neighbours found; a sketch searched."""
+    settings = bpy.context.scene.design_space
+    bpy.ops.design_space.create_demo_collections(shapes_per_family=20, body_count=20 if bodies else 0,
+                                                 topology='VARIED', seed=seed + 5, collection="Recognition Library")
+    library = bpy.data.collections["Recognition Library"]
+    for obj in library.all_objects:
+        obj.location.y += 60.0
+    settings.training_collection = library
+    bpy.ops.design_space.train_classifier(epochs=15, resolution=32, seed=seed)
+    say(f"multi-view classifier: {settings.models[settings.active_model_index].metrics}")
+    save_image(bpy, "Design Space Confusion", output / "renders" / "classifier_confusion.png")
+    classifier_index = settings.active_model_index
+    bpy.ops.design_space.create_demo_collections(shapes_per_family=3, body_count=3 if bodies else 0,
+                                                 topology='VARIED', seed=seed + 77, collection="New Shapes")
+    new = [o for o in bpy.data.collections["New Shapes"].all_objects if o.parent is None]
+    bpy.ops.object.select_all(action='DESELECT')
+    for obj in new:
+        obj.select_set(True)
+    bpy.ops.design_space.classify()
+    right = sum(o["predicted_category"] == o["category"] for o in new)
+    say(f"classified {len(new)} new shapes: {right} right")
+    query = next(o for o in new if o["category"] == "vase")
+    bpy.context.view_layer.objects.active = query
+    bpy.ops.design_space.find_similar(count=4)
+    say(f"most like {query.name}: " + ", ".join(f"{m.name} ({m.score:.3f})" for m in settings.matches))
+
+    settings.training_collection = library  # making the new shapes picked their collection
+    bpy.ops.design_space.train_sketch_search(pairs=3000, epochs=10, seed=seed)
+    say(f"sketch search: {settings.models[settings.active_model_index].metrics}")
+    import importlib
+
+    ranking = importlib.import_module(addon.__name__ + ".learning.sketch")
+    render_views = importlib.import_module(addon.__name__ + ".shapespace.views").render_views
+    views = render_views(addon.operators.mesh_bridge.read_shape(
+        next(o for o in new if o["category"] == "chair")), resolution=128)
+    lines = ranking.hand_drawn(ranking.contour(views["mask"][1]), np.random.default_rng(seed))
+    addon.learning.training_plot.write_png(output / "renders" / "sketch_query.png",
+                                           np.dstack([1 - lines] * 3 + [np.ones_like(lines)]))
+    bpy.context.scene.cursor.location = (0.0, 80.0, 0.0)
+    bpy.ops.design_space.sketch_search(filepath=str(output / "renders" / "sketch_query.png"), count=5)
+    say("a sketch of a chair found: " + ", ".join(f"{m.name} ({m.score:.2f})" for m in settings.matches))
+    bpy.context.scene.cursor.location = (0.0, 0.0, 0.0)
+    settings.active_model_index = classifier_index
+    return []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="demo_output", help="folder for demo.blend and the renders")
@@ -354,6 +402,7 @@ def main() -> int:
     rendered = shape_space_demo(bpy, addon, demo, output, args.seed)
     rendered += part_assembly_demo(bpy, args.seed)
     rendered += comparisons_demo(bpy, addon, args.seed)
+    rendered += recognition_demo(bpy, addon, output, args.seed, args.bodies > 0)
 
     for child in list(demo.children) + [imported] + rendered:
         path = output / "renders" / f"{child.name.lower().replace(' ', '_').replace('(', '').replace(')', '')}.png"
