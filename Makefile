@@ -7,7 +7,7 @@ REAL_BLENDER ?= ../shared/tools/real-blender
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 ZIP := build/design_space-$(VERSION).zip
 
-.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-training-probe clean
+.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-sketch-probe real-blender-training-probe clean
 
 setup: $(VENV)/.ready .data/mpfb2/.complete
 
@@ -75,6 +75,15 @@ real-blender-comparisons-screenshot: build
 		blender --command extension install-file -r user_default -e $(ZIP) && \
 		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_pairs.blend --comparisons && \
 		blender /tmp/design_space_pairs.blend --python scripts/real_blender_panel.py -- --show --collapse 3'
+
+# Draw a sketch with the annotation tool in the real window and search by it (prints SKETCH_PROBE);
+# the Recognition screenshot with the matches.
+real-blender-sketch-probe: build
+	mkdir -p docs/screenshots
+	$(REAL_BLENDER) shot docs/screenshots/recognition_panel.png 75 -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
+		blender --command extension install-file -r user_default -e $(ZIP) && \
+		blender --background --python scripts/real_blender_sketch_probe.py -- --build /tmp/design_space_sketch.blend && \
+		blender /tmp/design_space_sketch.blend --python scripts/real_blender_sketch_probe.py -- --draw --stay'
 
 # Training from the panel in the real window: UI responsiveness, progress, cancel (prints TRAINING_PROBE).
 real-blender-training-probe: build

@@ -27,7 +27,8 @@ def annotation_strokes(context) -> list:
     strokes = []
     for layer in notes.layers:
         frame = layer.active_frame
-        if layer.hide or frame is None:
+        hidden = getattr(layer, "annotation_hide", None)  # annotations' own flag; other layers call it hide
+        if (hidden if hidden is not None else getattr(layer, "hide", False)) or frame is None:
             continue
         for stroke in frame.strokes:  # strokes, not points: a handful
             points = np.empty(len(stroke.points) * 3, np.float32)

@@ -34,10 +34,11 @@ class DESIGN_SPACE_PT_recognition(DesignSpaceSidebar, bpy.types.Panel):
         if settings.matches:
             layout.label(text="Most similar:")
             grid = layout.grid_flow(columns=3, even_columns=True)
-            for rank, match in enumerate(settings.matches):
-                cell = grid.column(align=True)
+            for rank in range(len(settings.matches)):
                 image = bpy.data.images.get(THUMBNAIL.format(rank))
                 if image is not None:
                     image.preview_ensure()
-                    cell.template_icon(icon_value=image.preview.icon_id, scale=3.0)
-                cell.label(text=f"{match.name} {match.score:.2f}")
+                    grid.template_icon(icon_value=image.preview.icon_id, scale=3.0)
+            names = layout.column(align=True)
+            for rank, match in enumerate(settings.matches):  # full names, one a line, under the pictures
+                names.label(text=f"{rank + 1}. {match.name}  {match.score:.3f}")
