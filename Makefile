@@ -38,9 +38,10 @@ real-blender-check: build
 	$(REAL_BLENDER) run -- blender --command extension validate $(ZIP)
 	$(REAL_BLENDER) run -- bash tests/install_check_real_blender.sh $(ZIP)
 
-# The Blender integration tests inside real Blender 4.3 (Python 3.13, numpy 2).
+# The Blender integration tests inside real Blender 4.3 (Python 3.13, numpy 2). With the virtual
+# display of --gui: real Blender needs one to render (the Workbench comparison of tests/test_views.py).
 real-blender-tests: setup
-	$(REAL_BLENDER) run -- env BLENDER_USER_RESOURCES=/tmp/design_space_rb_tests blender --background \
+	$(REAL_BLENDER) run --gui -- env BLENDER_USER_RESOURCES=/tmp/design_space_rb_tests blender --background \
 		--factory-startup --python tests/run_in_blender.py -- tests -q --ignore=tests/test_install.py
 
 # A screenshot of the real window with the Design Space sidebar open (docs/screenshots/).
