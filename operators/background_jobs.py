@@ -190,6 +190,15 @@ class JobRunner:
         return summary
 
 
+def start_and_report(operator, job: Job, context) -> None:
+    """Start `job`; report that it runs in the background, or (headless) how it ended."""
+    summary = runner.start(job, context)
+    if summary is None:
+        operator.report({'INFO'}, f"{job.label} started; progress shows in the Design Space panel")
+    else:
+        operator.report({summary[0]}, summary[1])
+
+
 def show_progress(progress: Progress | None) -> None:
     """Mirror the runner's state into the window manager's job state, the status bar and panels."""
     wm = bpy.context.window_manager

@@ -10,7 +10,7 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from .image_bridge import write_image
 from .mesh_bridge import read_custom_properties
-from .model_store import add_model_entry, new_model_path, stored_path
+from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
 from .shape_editing import attach_sliders, shape_space_path_of
 

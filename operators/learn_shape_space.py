@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from .background_jobs import Job, Progress, runner
+from .background_jobs import Job, Progress, runner, start_and_report
 from .image_bridge import write_image
 from .mesh_bridge import (SceneWriter, collection_objects, read_collection, read_markers, read_shape,
                           set_custom_properties, shape_roots, unapplied_transform, write_shape_keys)
@@ -198,7 +198,7 @@ class TemplateFitJob(Job):
         pass  # nothing is written before apply
 
 
-def start_template_fit(context, collection, template_obj, alignment, k, variance, max_residual):
+def start_template_fit(operator, context, collection, template_obj, alignment, k, variance, max_residual):
     from ..shapespace.template_fitting import FitSettings, nearest_points
 
     roots = shape_roots(collection_objects(collection))
@@ -224,7 +224,7 @@ def start_template_fit(context, collection, template_obj, alignment, k, variance
     check_component_count(k, len(shapes))
     job = TemplateFitJob(collection.name, template, shapes, markers, FitSettings(), max_residual, alignment, k,
                          variance, input_notes(collection, shapes))
-    return job, runner.start(job, context)
+    start_and_report(operator, job, context)
 
 
 class DESIGN_SPACE_OT_learn_shape_space(bpy.types.Operator):
@@ -279,12 +279,7 @@ class DESIGN_SPACE_OT_learn_shape_space(bpy.types.Operator):
                                      "pick a mesh, or leave it empty to use the first shape")
             if collection is None:
                 raise ValueError("Pick a training collection in the Design Space panel first")
-            job, summary = start_template_fit(context, collection, template, self.alignment, k, variance,
-                                              self.max_residual)
-            if summary is None:
-                self.report({'INFO'}, f"{job.label} started; progress shows in the Design Space panel")
-            else:
-                self.report({summary[0]}, summary[1])
+            start_template_fit(self, context, collection, template, self.alignment, k, variance, self.max_residual)
             return {'FINISHED'}
         obj, space, notes = learn_shape_space(context, collection, self.alignment, k, variance)
         self.report({'WARNING' if notes else 'INFO'}, "; ".join(

@@ -13,7 +13,7 @@ import bpy
 import numpy as np
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
-from .background_jobs import runner
+from .background_jobs import runner, start_and_report
 from .image_bridge import write_image
 from .mesh_bridge import read_collection
 from .model_store import add_model_entry, new_model_path
@@ -100,41 +100,45 @@ class ClassifierJob(AttributePredictorJob):
         return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes ({len(self.classes)} classes): {summary}"
 
 
-class DESIGN_SPACE_OT_train_classifier(bpy.types.Operator):
-    """Train a multi-view CNN that tells the training collection's shapes apart by a label (a custom property, or the child collection a shape is in); runs in the background"""
-
-    bl_idname = "design_space.train_classifier"
-    bl_label = "Train Classifier"
-    bl_options = {'REGISTER', 'UNDO'}
+class LabelledTraining:
+    """Options and start shared by the operators that learn from labelled shapes in the worker."""
 
     label_property: StringProperty(name="Label", description="Custom property holding each shape's class (shapes "
                                    "without it take the name of their child collection)", default="category")
     resolution: IntProperty(name="Resolution", description="Pixels per side of each rendered view", default=32,
                             min=16, max=224)
-    epochs: IntProperty(name="Epochs", description="Passes over the training shapes", default=20, min=1, max=1000)
-    validation_fraction: FloatProperty(name="Held Out", description="Share of shapes kept out of training to "
-                                       "measure accuracy and retrieval", default=0.25, min=0.0, max=0.8,
-                                       subtype='FACTOR')
     seed: IntProperty(name="Seed", description="Same seed, same model", default=0, min=0)
 
     @classmethod
     def poll(cls, context):
         return not runner.running
 
-    @reports_errors
-    def execute(self, context):
+    def start(self, context, job_class, **extra):
         collection = context.scene.design_space.training_collection
         shapes = read_collection(collection)
         labels = shape_labels(collection, shapes, self.label_property.strip())
         classes = sorted(set(labels))
         if len(classes) < 2:
-            raise ValueError(f"Every shape of '{collection.name}' is '{classes[0]}'; a classifier needs two classes "
-                             "or more")
-        job = ClassifierJob(shapes, labels, collection.name, classes, self.resolution, self.epochs,
-                            self.validation_fraction, self.seed)
-        summary = runner.start(job, context)
-        if summary is None:
-            self.report({'INFO'}, f"{job.label} started; progress shows in the Design Space panel")
-        else:
-            self.report({summary[0]}, summary[1])
+            raise ValueError(f"Every shape of '{collection.name}' is '{classes[0]}'; learning to tell shapes "
+                             "apart needs two classes or more")
+        job = job_class(shapes, labels, collection.name, classes, self.resolution, self.epochs,
+                        self.validation_fraction, self.seed, **extra)
+        start_and_report(self, job, context)
+
+
+class DESIGN_SPACE_OT_train_classifier(LabelledTraining, bpy.types.Operator):
+    """Train a multi-view CNN that tells the training collection's shapes apart by a label (a custom property, or the child collection a shape is in); runs in the background"""
+
+    bl_idname = "design_space.train_classifier"
+    bl_label = "Train Classifier"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    epochs: IntProperty(name="Epochs", description="Passes over the training shapes", default=20, min=1, max=1000)
+    validation_fraction: FloatProperty(name="Held Out", description="Share of shapes kept out of training to "
+                                       "measure accuracy and retrieval", default=0.25, min=0.0, max=0.8,
+                                       subtype='FACTOR')
+
+    @reports_errors
+    def execute(self, context):
+        self.start(context, ClassifierJob)
         return {'FINISHED'}

@@ -6,15 +6,13 @@ from __future__ import annotations
 import shutil
 
 import bpy
-from bpy.props import FloatProperty, IntProperty, StringProperty
+from bpy.props import FloatProperty, IntProperty
 
-from .background_jobs import runner
 from .image_bridge import write_image
-from .mesh_bridge import read_collection
 from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
 from .train_attribute_predictor import CURVE_IMAGE
-from .train_classifier import ClassifierJob, shape_labels
+from .train_classifier import ClassifierJob, LabelledTraining
 
 
 class SketchJob(ClassifierJob):
@@ -36,40 +34,21 @@ class SketchJob(ClassifierJob):
         return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes: {summary}"
 
 
-class DESIGN_SPACE_OT_train_sketch_search(bpy.types.Operator):
+class DESIGN_SPACE_OT_train_sketch_search(LabelledTraining, bpy.types.Operator):
     """Learn to find the training collection's shapes from a sketch (line drawings of every shape, a two-branch network; runs in the background)"""
 
     bl_idname = "design_space.train_sketch_search"
     bl_label = "Train Sketch Search"
     bl_options = {'REGISTER', 'UNDO'}
 
-    label_property: StringProperty(name="Label", description="Custom property holding each shape's class (shapes "
-                                   "without it take the name of their child collection)", default="category")
-    resolution: IntProperty(name="Resolution", description="Pixels per side of sketches and views", default=32,
-                            min=16, max=224)
     pairs: IntProperty(name="Pairs", description="Sketch–view pairs drawn for training", default=3000, min=100,
                        max=200000)
     epochs: IntProperty(name="Epochs", description="Passes over the pairs", default=10, min=1, max=1000)
     validation_fraction: FloatProperty(name="Held Out", description="Share of shapes kept out to measure the "
                                        "search with sketches of their outlines", default=0.2, min=0.0, max=0.8,
                                        subtype='FACTOR')
-    seed: IntProperty(name="Seed", description="Same seed, same model", default=0, min=0)
-
-    @classmethod
-    def poll(cls, context):
-        return not runner.running
 
     @reports_errors
     def execute(self, context):
-        collection = context.scene.design_space.training_collection
-        shapes = read_collection(collection)
-        labels = shape_labels(collection, shapes, self.label_property.strip())
-        classes = sorted(set(labels))
-        job = SketchJob(shapes, labels, collection.name, classes, self.resolution, self.epochs,
-                        self.validation_fraction, self.seed, pairs=self.pairs)
-        summary = runner.start(job, context)
-        if summary is None:
-            self.report({'INFO'}, f"{job.label} started; progress shows in the Design Space panel")
-        else:
-            self.report({summary[0]}, summary[1])
+        self.start(context, SketchJob, pairs=self.pairs)
         return {'FINISHED'}
