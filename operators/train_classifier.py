@@ -80,22 +80,29 @@ class ClassifierJob(AttributePredictorJob):
             "classes": classes, "resolution": resolution, "epochs": epochs, "validation_fraction": validation,
             "collection": collection, "threads": max(1, (os.cpu_count() or 2) - 1)} | extra)
 
-    def apply(self, context, outcome):
+    model_name, model_kind = "Classifier", "mvcnn_classifier"
+
+    def summary(self, metrics) -> str:
+        if "accuracy" not in metrics:
+            return "no held-out shapes"
+        return f"held-out accuracy {100 * metrics['accuracy']:.0f}%; retrieval mAP {metrics['retrieval_map']:.2f}"
+
+    def pictures(self, path) -> None:
         from ..learning.multiview import MultiViewClassifier
 
-        result = outcome.result
-        name = f"{self.collection} Classifier"
-        path = new_model_path(name)
-        shutil.move(str(self.workdir / "model.npz"), str(path))
-        metrics = result["metrics"]
-        summary = (f"held-out accuracy {100 * metrics['accuracy']:.0f}%; retrieval mAP {metrics['retrieval_map']:.2f}"
-                   if "accuracy" in metrics else "no held-out shapes")
-        add_model_entry(context.scene, name, "mvcnn_classifier", path, self.collection, ", ".join(self.classes),
-                        summary)
-        if outcome.curves is not None:
-            write_image(CURVE_IMAGE, outcome.curves, keep=True)
         _, _, extra = MultiViewClassifier.load(path)
         write_image(CONFUSION_IMAGE, confusion_picture(extra["confusion"]), keep=True)
+
+    def apply(self, context, outcome):
+        metrics = outcome.result["metrics"]
+        name = f"{self.collection} {self.model_name}"
+        path = new_model_path(name)
+        shutil.move(str(self.workdir / "model.npz"), str(path))
+        summary = self.summary(metrics)
+        add_model_entry(context.scene, name, self.model_kind, path, self.collection, ", ".join(self.classes), summary)
+        if outcome.curves is not None:
+            write_image(CURVE_IMAGE, outcome.curves, keep=True)
+        self.pictures(path)
         self._clean()
         return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes ({len(self.classes)} classes): {summary}"
 

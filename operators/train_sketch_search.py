@@ -3,35 +3,24 @@ a two-branch network trained with a contrastive loss on hand-drawn-looking copie
 
 from __future__ import annotations
 
-import shutil
-
 import bpy
 from bpy.props import FloatProperty, IntProperty
 
-from .image_bridge import write_image
-from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
-from .train_attribute_predictor import CURVE_IMAGE
 from .train_classifier import ClassifierJob, LabelledTraining
 
 
 class SketchJob(ClassifierJob):
     task = "sketch_retrieval"
+    model_name, model_kind = "Sketch Search", "sketch_retrieval"
 
-    def apply(self, context, outcome):
-        result = outcome.result
-        name = f"{self.collection} Sketch Search"
-        path = new_model_path(name)
-        shutil.move(str(self.workdir / "model.npz"), str(path))
-        metrics = result["metrics"]
-        summary = (f"held-out sketches: right class first {100 * metrics['top1']:.0f}%, mAP {metrics['sketch_map']:.2f}"
-                   if "top1" in metrics else "no held-out shapes")
-        add_model_entry(context.scene, name, "sketch_retrieval", path, self.collection, ", ".join(self.classes),
-                        summary)
-        if outcome.curves is not None:
-            write_image(CURVE_IMAGE, outcome.curves, keep=True)
-        self._clean()
-        return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes: {summary}"
+    def summary(self, metrics) -> str:
+        if "top1" not in metrics:
+            return "no held-out shapes"
+        return f"held-out sketches: right class first {100 * metrics['top1']:.0f}%, mAP {metrics['sketch_map']:.2f}"
+
+    def pictures(self, path) -> None:
+        pass  # the loss curves are all there is to show
 
 
 class DESIGN_SPACE_OT_train_sketch_search(LabelledTraining, bpy.types.Operator):
