@@ -321,8 +321,46 @@ def bench_part_model(bpy, addon, rows):
                          lambda: [solve_placement(c, labels, overlaps) for c in combos], repeat=1)}))
 
 
+def bench_views(bpy, addon, rows):
+    """12 shaded views of a 10k-triangle mesh: the numpy z-buffer against Blender's Workbench render of
+    the same 12 cameras (in the same process)."""
+    import tempfile
+
+    from mathutils import Vector
+
+    from shapespace.views import normalize, render_views, ring_views
+
+    MeshArrays = addon.shapespace.mesh_arrays.MeshArrays
+    grid = grid_mesh(MeshArrays, 72)  # 71² × 2 = 10,082 triangles
+    folder = Path(tempfile.mkdtemp(prefix="design_space_views_"))
+    for resolution in (64, 128):
+        bpy.ops.wm.read_homefile(use_empty=True)
+        scene = bpy.context.scene
+        mesh = addon.operators.mesh_bridge.build_mesh(MeshArrays("grid", normalize(grid.vertices), grid.face_sizes,
+                                                                 grid.corner_vertices))
+        scene.collection.objects.link(bpy.data.objects.new("grid", mesh))
+        camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
+        camera.data.type, camera.data.ortho_scale = 'ORTHO', 2.0
+        scene.collection.objects.link(camera)
+        scene.camera = camera
+        scene.render.engine = 'BLENDER_WORKBENCH'
+        scene.render.resolution_x = scene.render.resolution_y = resolution
+        scene.render.filepath = str(folder / "view.png")
+
+        def workbench():
+            for direction in ring_views():
+                camera.location = Vector(tuple(5.0 * direction))
+                camera.rotation_euler = Vector(tuple(-direction)).to_track_quat('-Z', 'Y').to_euler()
+                bpy.ops.render.render(write_still=False)
+
+        rows.append((f"12 views of a 10k-triangle mesh at {resolution}² (shaded, depth, mask, lines)",
+                     "shapespace.views (numpy z-buffer)",
+                     median_seconds(lambda: render_views(grid, resolution=resolution), repeat=5),
+                     {"Blender Workbench render (12 cameras)": median_seconds(workbench, repeat=3)}))
+
+
 BENCHES = (bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
-           bench_part_model, bench_training, bench_progress_update)
+           bench_part_model, bench_views, bench_training, bench_progress_update)
 
 
 def main() -> int:
