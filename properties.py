@@ -67,6 +67,7 @@ class DesignSpaceModel(bpy.types.PropertyGroup):
     filepath: StringProperty(name="File", description="The model file (relative to the .blend once saved)")
     collection: StringProperty(name="Trained On", description="The collection the model was trained on")
     target: StringProperty(name="Predicts", description="The attribute the model predicts")
+    part: StringProperty(name="Part", description="The part label a model of part attributes is about")
     metrics: StringProperty(name="Metrics", description="Validation figures from training")
 
 

@@ -17,10 +17,9 @@ def part_ranking(context, label: str, attribute: str):
     from ..learning.ranking import load_rankings
 
     for entry in reversed(context.scene.design_space.models):
-        if entry.kind == "semantic_attributes" and attribute in entry.target.split(", "):
-            rankings, metadata = load_rankings(absolute_path(entry.filepath))
-            if metadata["info"].get("feature_source") == f"parts:{label}":
-                return next(r for r in rankings if r.attribute == attribute)
+        if entry.kind == "semantic_attributes" and entry.part == label and attribute in entry.target.split(", "):
+            rankings, _ = load_rankings(absolute_path(entry.filepath))
+            return next(r for r in rankings if r.attribute == attribute)
     raise ValueError(f"No '{attribute}' has been learned for '{label}' parts; compare parts named "
                      f"'shape:{label}' and press Learn from Comparisons")
 

@@ -134,7 +134,7 @@ class DESIGN_SPACE_OT_learn_comparisons(bpy.types.Operator):
         write_png(path.with_suffix(".curve.png"), curve)
         learned = [r.attribute for r in rankings]
         add_model_entry(context.scene, name, "semantic_attributes", path, collection.name, ", ".join(learned),
-                        "; ".join(summary))
+                        "; ".join(summary), part=part or "")
         where = {"shape_space": "shape-space coordinates (sliders available)",
                  "descriptors": "shape descriptors"}.get(source, f"the {part} parts")
         return [f"Learned {', '.join(learned)} over {where}: " + "; ".join(summary)], notes

@@ -43,11 +43,12 @@ def absolute_path(stored: str) -> Path:
     return Path(bpy.path.abspath(stored))
 
 
-def add_model_entry(scene, name: str, kind: str, path: Path, collection: str, target: str, metrics: str):
+def add_model_entry(scene, name: str, kind: str, path: Path, collection: str, target: str, metrics: str,
+                    part: str = ""):
     """List a model in the scene and make it the active one."""
     models = scene.design_space.models
     entry = models.add()
-    entry.name, entry.kind, entry.filepath = name, kind, stored_path(path)
+    entry.name, entry.kind, entry.filepath, entry.part = name, kind, stored_path(path), part
     entry.collection, entry.target, entry.metrics = collection, target, metrics
     scene.design_space.active_model_index = len(models) - 1
     return entry

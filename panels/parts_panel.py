@@ -9,10 +9,8 @@ def _part_attributes(context) -> dict:
     """label -> attributes learned for its parts, from the scene's model list (no file is read)."""
     out = {}
     for entry in context.scene.design_space.models:
-        if entry.kind == "semantic_attributes" and entry.name.endswith(" Attributes") and \
-                not entry.name.endswith("Semantic Attributes"):
-            label = entry.name[len(entry.collection) + 1:-len(" Attributes")].lower()
-            out.setdefault(label, []).extend(a for a in entry.target.split(", ") if a)
+        if entry.kind == "semantic_attributes" and entry.part:
+            out.setdefault(entry.part, []).extend(a for a in entry.target.split(", ") if a)
     return out
 
 

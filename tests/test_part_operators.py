@@ -70,7 +70,7 @@ def test_make_the_legs_sturdier(bpy, chairs, tmp_path):
     bpy.ops.design_space.import_comparisons(filepath=str(tmp_path / "legs.csv"))
     assert bpy.ops.design_space.learn_comparisons() == {'FINISHED'}
     entry = bpy.context.scene.design_space.models[-1]
-    assert entry.name == "Chairs (varied topology) Leg Attributes" and entry.target == "sturdy"
+    assert entry.name == "Chairs (varied topology) Leg Attributes" and entry.target == "sturdy" and entry.part == "leg"
     bpy.ops.design_space.learn_part_model()
     bpy.ops.design_space.assemble_parts(count=3, seed=1, collection="New Chairs")
     chair = bpy.data.collections["New Chairs"].objects[0]
