@@ -1,8 +1,8 @@
 """Design Space: machine learning for geometric modeling, trained on your own collections."""
 
-from . import operators, panels, preferences, properties
+from . import menus, operators, panels, preferences, properties
 
-_modules = (preferences, properties, operators, panels)
+_modules = (preferences, properties, operators, panels, menus)
 
 
 def register():

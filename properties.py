@@ -59,6 +59,16 @@ class DesignSpaceMatch(bpy.types.PropertyGroup):
     score: FloatProperty(name="Similarity", description="Cosine similarity of the view-pooled descriptors")
 
 
+class DesignSpaceVolumeAttribute(bpy.types.PropertyGroup):
+    """An attribute a volumetric model was conditioned on (name is the attribute); Generate Volumes asks for
+    `value` where `use` is on, and the class's typical value elsewhere."""
+
+    use: BoolProperty(name="Use", description="Ask for this value (off: the class's typical value)", default=False)
+    value: FloatProperty(name="Value", description="The value to ask for, in the attribute's own units (metres "
+                         "for sizes); values outside what the class showed in training are clamped", precision=3,
+                         step=1)
+
+
 class DesignSpaceModel(bpy.types.PropertyGroup):
     """A trained model listed in the scene; its weights live in a model file beside the .blend."""
 
@@ -124,6 +134,14 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
     comparison_b: StringProperty(name="Shape B", description="The shape shown on the right")
     matches: CollectionProperty(type=DesignSpaceMatch, name="Matches",
                                 description="The shapes Find Similar found, most similar first")
+    volume_attributes: CollectionProperty(type=DesignSpaceVolumeAttribute, name="Volume Attributes",
+                                          description="Attribute values Generate Volumes asks for")
+    volume_count: IntProperty(name="Count", description="How many shapes Generate Volumes makes", default=4, min=1,
+                              max=100)
+    volume_seed: IntProperty(name="Seed", description="The same seed makes the same shapes", default=0, min=0)
+    volume_variety: FloatProperty(name="Variety", description="How far generated shapes stray from the class's "
+                                  "typical shape (1: as far as the training shapes do)", default=1.0, min=0.0,
+                                  max=3.0, subtype='FACTOR')
     models: CollectionProperty(type=DesignSpaceModel, name="Models",
                                description="Models trained in this scene; their files lie beside the .blend")
     active_model_index: IntProperty(name="Active Model", description="The model that Predict and Generate use",
@@ -142,7 +160,7 @@ class DesignSpaceJobState(bpy.types.PropertyGroup):
 
 
 classes = (DesignSpaceAttributeSlider, DesignSpaceShapeEdit, DesignSpaceComparison, DesignSpaceMatch,
-           DesignSpaceModel, DesignSpaceSceneProperties, DesignSpaceJobState)
+           DesignSpaceVolumeAttribute, DesignSpaceModel, DesignSpaceSceneProperties, DesignSpaceJobState)
 
 
 def register():

@@ -209,8 +209,61 @@ def run_sketch_retrieval(arrays: dict, spec: dict, workdir: Path) -> dict:
             "metrics": metrics, "kind": "sketch_retrieval"}
 
 
+def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Voxelise every shape (each normalised into its own grid), train the per-voxel logistic
+    regression or the conditional VAE, and measure completion (and, for the VAE, classification)
+    on the held-out shapes."""
+    from shapespace.voxels import frame_around, voxelize
+
+    from .trainer import split_indices
+    from .training_plot import plot_curves
+    from .volumetric import (VAE_KIND, Conditions, VoxelLogistic, VoxelVAE, completion_scores, fit_size_model)
+
+    cancel = workdir / "cancel"
+    shapes = meshes_from_arrays(arrays, spec["shape_names"])
+    resolution = int(spec["resolution"])
+    grids, sizes = np.zeros((len(shapes),) + (resolution,) * 3, np.float32), np.zeros(len(shapes))
+    for i, shape in enumerate(shapes):
+        if cancel.exists():
+            return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+        frame = frame_around(shape.vertices.min(axis=0), shape.vertices.max(axis=0), resolution)
+        grids[i], sizes[i] = voxelize(shape.vertices, shape.triangles, frame), frame.size
+        line = f"voxelising shapes {i + 1}/{len(shapes)}"
+        emit({"type": "progress", "fraction": 0.05 * (i + 1) / len(shapes), "short": line, "line": line})
+    labels = arrays["labels"].astype(np.int64)
+    attributes = arrays["attributes"].astype(np.float64)
+    train_idx, held_idx = split_indices(len(grids), spec["validation_fraction"], spec["seed"])
+    conditions = Conditions.fit(labels[train_idx], attributes[train_idx], spec["classes"], spec["attribute_names"])
+    vectors = conditions.vectors(labels, attributes)
+    on_epoch, _ = epoch_reporter(workdir, 0.05)
+    if spec["kind"] == VAE_KIND:
+        model = VoxelVAE.create(conditions, resolution, seed=spec["seed"])
+        result = model.fit(grids[train_idx], labels[train_idx], vectors[train_idx], epochs=spec["epochs"],
+                           seed=spec["seed"], progress=on_epoch, should_stop=cancel.exists)
+    else:
+        model = VoxelLogistic.create(conditions, resolution, seed=spec["seed"])
+        result = model.fit(grids[train_idx], vectors[train_idx], epochs=spec["epochs"], l1=spec.get("l1", 0.0),
+                           l2=spec.get("l2", 1e-4), seed=spec["seed"], progress=on_epoch, should_stop=cancel.exists)
+    if result.stop_reason == "cancelled":
+        return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
+    write_curves(workdir / "curves.npy", plot_curves(result.history, 512, 256, log_scale=True))
+    model.size_weights = fit_size_model(vectors[train_idx], sizes[train_idx])
+    metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)),
+               "seconds_per_epoch": float(result.seconds / max(result.epochs_run, 1))}
+    if len(held_idx):
+        emit({"type": "progress", "fraction": 0.99, "short": "measuring on held-out shapes",
+              "line": "completing held-out shapes with 40% removed"})
+        metrics["completion_iou"] = float(np.mean(completion_scores(model, grids[held_idx], 0.4, spec["seed"])))
+        if spec["kind"] == VAE_KIND:
+            metrics["accuracy"] = float((model.classify(grids[held_idx]).argmax(axis=1) == labels[held_idx]).mean())
+    model.save(workdir / "model.npz", collection=spec["collection"], metrics=metrics,
+               info={"frame": "BOUNDS", "training_shapes": list(spec["shape_names"])})
+    return {"type": "done", "stop_reason": result.stop_reason, "ok": result.ok, "message": result.message,
+            "metrics": metrics, "kind": spec["kind"]}
+
+
 TASKS = {"attribute_predictor": run_attribute_predictor, "multiview_classifier": run_multiview_classifier,
-         "sketch_retrieval": run_sketch_retrieval}
+         "sketch_retrieval": run_sketch_retrieval, "volumetric_model": run_volumetric_model}
 
 
 def main(argv) -> int:

@@ -8,19 +8,23 @@ from .answer_comparison import DESIGN_SPACE_OT_answer_comparison
 from .assemble_parts import DESIGN_SPACE_OT_assemble_parts
 from .cancel_job import DESIGN_SPACE_OT_cancel_job
 from .classify import DESIGN_SPACE_OT_classify
+from .complete_volumetric import DESIGN_SPACE_OT_complete_volumetric
 from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
 from .export_comparisons import DESIGN_SPACE_OT_export_comparisons
 from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
 from .find_similar import DESIGN_SPACE_OT_find_similar
 from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
+from .generate_volumetric import DESIGN_SPACE_OT_generate_volumetric
 from .import_comparisons import DESIGN_SPACE_OT_import_comparisons
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
+from .interpolate_volumetric import DESIGN_SPACE_OT_interpolate_volumetric
 from .edit_attributes import DESIGN_SPACE_OT_edit_attributes
 from .learn_attributes import DESIGN_SPACE_OT_learn_attributes
 from .learn_comparisons import DESIGN_SPACE_OT_learn_comparisons
 from .keep_assembly import DESIGN_SPACE_OT_keep_assembly
 from .learn_part_model import DESIGN_SPACE_OT_learn_part_model
 from .learn_shape_space import DESIGN_SPACE_OT_learn_shape_space
+from .learn_volumetric import DESIGN_SPACE_OT_learn_volumetric
 from .load_model import DESIGN_SPACE_OT_load_model
 from .next_comparison import DESIGN_SPACE_OT_next_comparison
 from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
@@ -61,6 +65,10 @@ classes = (
     DESIGN_SPACE_OT_find_similar,
     DESIGN_SPACE_OT_train_sketch_search,
     DESIGN_SPACE_OT_sketch_search,
+    DESIGN_SPACE_OT_learn_volumetric,
+    DESIGN_SPACE_OT_generate_volumetric,
+    DESIGN_SPACE_OT_interpolate_volumetric,
+    DESIGN_SPACE_OT_complete_volumetric,
 )
 
 # Registered in order, unregistered in reverse.

@@ -334,6 +334,69 @@ def recognition_demo(bpy, addon, output: Path, seed: int, bodies: bool) -> list:
     return []
 
 
+def volumes_demo(bpy, addon, seed: int) -> list:
+    """A conditional 3D VAE learned from voxelised procedural families: new chairs and lamps, a strip
+    from a chair to a lamp, and half a chair completed."""
+    settings = bpy.context.scene.design_space
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'TABLE', 'LAMP', 'AIRPLANE', 'VASE'},
+                                                 shapes_per_family=36, body_count=0, topology='VARIED',
+                                                 seed=seed + 11, collection="Volume Library")
+    library = bpy.data.collections["Volume Library"]
+    for obj in library.all_objects:
+        obj.location.y += 90.0
+    settings.training_collection = library
+    bpy.ops.design_space.learn_volumetric(model_kind='voxel_vae', resolution='32', epochs=80, seed=seed)
+    say(f"volumetric VAE: {settings.models[settings.active_model_index].metrics}")
+    made = []
+    for category in ("chair", "lamp"):
+        bpy.ops.design_space.generate_volumetric(category=category, count=5, seed=seed)
+        generated = bpy.data.collections[f"Generated {category}"]
+        for obj in generated.objects:
+            obj.location.y -= 20.0 if category == "chair" else 24.0
+        made.append(generated)
+        say(f"generated {len(generated.objects)} {category}s: " + ", ".join(
+            f"{o.name} ({o.dimensions.z:.2f} m tall)" for o in generated.objects))
+    chairs = [o for o in library.all_objects if o.get("category") == "chair"]
+    lamps = [o for o in library.all_objects if o.get("category") == "lamp"]
+    bpy.ops.object.select_all(action='DESELECT')
+    chairs[0].select_set(True)
+    lamps[0].select_set(True)
+    bpy.context.view_layer.objects.active = lamps[0]
+    bpy.ops.design_space.interpolate_volumetric(steps=6)
+    strip = next(c for c in bpy.context.scene.collection.children if c.name.startswith("Interpolation"))
+    for obj in strip.objects:
+        obj.location.y = -28.0
+    made.append(strip)
+    say(f"interpolated {chairs[0].name} → {lamps[0].name}: {len(strip.objects)} shapes")
+
+    # Half a chair: the faces right of the middle deleted; a box marks what is missing.
+    bridge = addon.operators.mesh_bridge
+    whole = bridge.read_shape(chairs[5])
+    centres = np.array([whole.vertices[f].mean(axis=0) for f in np.split(whole.corner_vertices,
+                                                                          np.cumsum(whole.face_sizes)[:-1])])
+    half = addon.shapespace.parts.submesh(whole, centres[:, 0] < 0.0, "Half chair")
+    completion = bridge.ensure_collection("Completion")
+    with bridge.SceneWriter() as writer:
+        partial = writer.mesh_object(half, completion, location=(0.0, -32.0, 0.0))
+    low, high = whole.vertices.min(axis=0), whole.vertices.max(axis=0)
+    bpy.ops.mesh.primitive_cube_add(size=1.0, location=(high[0] / 2, -32.0, (low[2] + high[2]) / 2))
+    region = bpy.context.active_object
+    region.name = "Missing part"
+    region.scale = (high[0] * 1.05, (high[1] - low[1]) * 1.1, (high[2] - low[2]) * 1.1)
+    region.display_type = 'WIRE'
+    bpy.context.view_layer.update()
+    bpy.ops.object.select_all(action='DESELECT')
+    region.select_set(True)
+    partial.select_set(True)
+    bpy.context.view_layer.objects.active = partial
+    bpy.ops.design_space.complete_volumetric()
+    completed = bpy.data.objects[f"{partial.name} completed"]
+    region.hide_render = True
+    say(f"completed '{partial.name}' into '{completed.name}' ({completed['category']})")
+    made.append(completion)
+    return made
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="demo_output", help="folder for demo.blend and the renders")
@@ -403,6 +466,7 @@ def main() -> int:
     rendered += part_assembly_demo(bpy, args.seed)
     rendered += comparisons_demo(bpy, addon, args.seed)
     rendered += recognition_demo(bpy, addon, output, args.seed, args.bodies > 0)
+    rendered += volumes_demo(bpy, addon, args.seed)
 
     for child in list(demo.children) + [imported] + rendered:
         path = output / "renders" / f"{child.name.lower().replace(' ', '_').replace('(', '').replace(')', '')}.png"

@@ -1,0 +1,138 @@
+"""Learn a volumetric model of the training collection: every shape voxelised into its own grid, then a
+per-voxel logistic regression or a conditional 3D-convolutional VAE trained in the worker process
+(progress, curves and Cancel like any training). The class is a label (custom property or child
+collection); the attributes are the shapes' numeric custom properties."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from .background_jobs import runner, start_and_report
+from .mesh_bridge import read_collection
+from .operator_support import reports_errors
+from .train_attribute_predictor import _job_arrays, numeric_attribute_names
+from .train_classifier import ClassifierJob, shape_labels
+from .volumetric_support import check_memory, fill_volume_attributes
+
+IGNORED_PREFIXES = ("design_space", "predicted_", "shape_space")
+MODEL_NAMES = {"voxel_vae": "Volumes (VAE)", "voxel_logistic": "Volumes (logistic)"}
+
+
+def conditioning_attributes(shapes) -> tuple[list, np.ndarray]:
+    """(names, (N, A) values with NaN where a shape lacks one) of the shapes' numeric properties."""
+    names = [n for n in numeric_attribute_names(shapes) if not n.startswith(IGNORED_PREFIXES)]
+    values = np.full((len(shapes), len(names)), np.nan)
+    for i, shape in enumerate(shapes):
+        for j, name in enumerate(names):
+            value = shape.attributes.get(name)
+            if isinstance(value, (bool, int, float)) and np.isfinite(float(value)):
+                values[i, j] = float(value)
+    return names, values
+
+
+class VolumetricJob(ClassifierJob):
+    """The worker voxelises and trains; the model file holds the weights and the conditioning."""
+
+    task = "volumetric_model"
+
+    def __init__(self, shapes, labels, collection: str, classes, names, values, kind: str, resolution: int,
+                 epochs: int, validation: float, seed: int):
+        from ..learning.model_files import write_archive
+
+        self.collection, self.classes, self.model_kind = collection, classes, kind
+        self.model_name = MODEL_NAMES[kind]
+        self.target, self.kind = "occupancy", kind
+        self.label = f"Learn volumes of '{collection}'"
+        self.push_undo = True
+        self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
+        self.job_file = self.workdir / "job.npz"
+        arrays = _job_arrays(shapes, np.zeros((len(shapes), 1), np.float32))
+        arrays["labels"] = np.array([classes.index(label) for label in labels], dtype=np.int64)
+        arrays["attributes"] = values
+        write_archive(self.job_file, arrays, {
+            "task": self.task, "shape_names": [s.name for s in shapes], "seed": seed, "classes": classes,
+            "attribute_names": names, "kind": kind, "resolution": resolution, "epochs": epochs,
+            "validation_fraction": validation, "collection": collection,
+            "threads": max(1, (os.cpu_count() or 2) - 1)})
+
+    def summary(self, metrics) -> str:
+        parts = []
+        if metrics.get("completion_iou") is not None:
+            parts.append(f"completion IoU {metrics['completion_iou']:.2f}")
+        if metrics.get("accuracy") is not None:
+            compared = getattr(self, "multiview", None)
+            compared = f" (multi-view classifier: {compared.split(';')[0]})" if compared else ""
+            parts.append(f"accuracy {100 * metrics['accuracy']:.0f}%{compared}")
+        parts.append(f"{metrics['seconds_per_epoch']:.1f} s/epoch")
+        return "; ".join(parts)
+
+    def pictures(self, path) -> None:
+        pass
+
+    def apply(self, context, outcome):
+        from .volumetric_support import active_volumetric
+
+        self.multiview = next((e.metrics for e in reversed(context.scene.design_space.models)
+                               if e.kind == "mvcnn_classifier" and e.collection == self.collection), None)
+        level, message = super().apply(context, outcome)
+        _, model, _ = active_volumetric(context)
+        fill_volume_attributes(context.scene, model)
+        return level, message
+
+
+class DESIGN_SPACE_OT_learn_volumetric(bpy.types.Operator):
+    """Learn to generate, complete and classify shapes as voxel grids from the training collection (class: a custom property or child collection; attributes: numeric custom properties); runs in the background"""
+
+    bl_idname = "design_space.learn_volumetric"
+    bl_label = "Learn Volumes"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    model_kind: EnumProperty(
+        name="Model", description="Which volumetric model to learn",
+        items=[('voxel_vae', "Deep (3D VAE)", "A 3D convolutional variational auto-encoder: generates varied "
+                "shapes, interpolates, completes and classifies"),
+               ('voxel_logistic', "Per-Voxel Logistic", "The lecture's baseline: one logistic regression per "
+                "voxel from class and attributes; quick, one shape per request")],
+        default='voxel_vae')
+    resolution: EnumProperty(
+        name="Resolution", description="Voxels along each side of the grid",
+        items=[('16', "16³", "Coarse and quick"), ('32', "32³", "The usual choice"),
+               ('64', "64³", "Finer detail; about eight times the memory and time")],
+        default='32')
+    epochs: IntProperty(name="Epochs", description="Passes over the training shapes", default=80, min=1, max=2000)
+    label_property: StringProperty(name="Label", description="Custom property holding each shape's class (shapes "
+                                   "without it take the name of their child collection)", default="category")
+    validation_fraction: FloatProperty(name="Held Out", description="Share of shapes kept out of training to "
+                                       "measure completion and classification", default=0.15, min=0.0, max=0.8,
+                                       subtype='FACTOR')
+    seed: IntProperty(name="Seed", description="Same seed, same model", default=0, min=0)
+
+    @classmethod
+    def poll(cls, context):
+        return not runner.running
+
+    @reports_errors
+    def execute(self, context):
+        collection = context.scene.design_space.training_collection
+        if collection is None:
+            raise ValueError("Choose a training collection first (Design Space ▸ Data)")
+        shapes = read_collection(collection)
+        if len(shapes) < 4:
+            raise ValueError(f"'{collection.name}' has {len(shapes)} shapes; learning volumes needs at least 4 "
+                             "(a few dozen per class is better)")
+        resolution = int(self.resolution)
+        check_memory(resolution, len(shapes))
+        labels = shape_labels(collection, shapes, self.label_property.strip())
+        classes = sorted(set(labels))
+        names, values = conditioning_attributes(shapes)
+        job = VolumetricJob(shapes, labels, collection.name, classes, names, values, self.model_kind, resolution,
+                            self.epochs, self.validation_fraction, self.seed)
+        start_and_report(self, job, context)
+        return {'FINISHED'}
+

@@ -1,0 +1,131 @@
+"""What the volumetric operators share: the active volumetric model (loaded once per file), shapes as
+occupancy grids, and grids as new mesh objects."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .mesh_bridge import read_shape
+from .model_store import absolute_path, active_model
+
+_loaded: dict = {}  # (path, modification time) -> (model, metadata)
+MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
+
+
+def active_volumetric(context):
+    """(model entry, model, metadata) of the active model, which must be volumetric."""
+    from ..learning.volumetric import VOLUMETRIC_KINDS, load_volumetric
+
+    entry = active_model(context.scene)
+    if entry is None or entry.kind not in VOLUMETRIC_KINDS:
+        raise ValueError("Make a volumetric model the active one first (Learn Volumes, or pick one in the model "
+                         "list)")
+    path = absolute_path(entry.filepath)
+    if not path.exists():
+        raise FileNotFoundError(f"The model file of '{entry.name}' is missing ({path}); learn it again")
+    key = (str(path), path.stat().st_mtime)
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = load_volumetric(path)
+    model, metadata = _loaded[key]
+    return entry, model, metadata
+
+
+def available_memory() -> int:
+    """Physical memory in bytes (8 GiB where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 8 * 2 ** 30
+
+
+def check_memory(resolution: int, count: int) -> None:
+    """Refuse grids that would not fit: each grid is held about four times over while training."""
+    from ..shapespace.voxels import check_grid_fits
+
+    check_grid_fits(resolution, count * 4, int(available_memory() * MEMORY_SHARE))
+
+
+def mesh_grid(obj, resolution: int, extra_low=None, extra_high=None):
+    """(occupancy grid, frame) of a mesh object in its own coordinates, the grid's cube around its bounds
+    (and around [extra_low, extra_high] too, when given). Empty and flat meshes are refused by name."""
+    from ..shapespace.voxels import frame_around, voxelize
+
+    shape = read_shape(obj)
+    if shape.face_count == 0:
+        raise ValueError(f"'{obj.name}' has no faces; there is nothing to voxelise")
+    low, high = shape.vertices.min(axis=0), shape.vertices.max(axis=0)
+    if extra_low is not None:
+        low, high = np.minimum(low, extra_low), np.maximum(high, extra_high)
+    frame = frame_around(low, high, resolution)
+    grid = voxelize(shape.vertices, shape.triangles, frame)
+    if not grid.any():
+        raise ValueError(f"'{obj.name}' encloses no volume at {resolution}³ (flat or thinner than a voxel); "
+                         "give it thickness (Solidify modifier, applied) or use a finer resolution")
+    return grid.astype(np.float32), frame, shape
+
+
+def grid_mesh(probabilities: np.ndarray, name: str, *, size: float | None = None, frame=None,
+              smoothing: int = 8, min_piece_share: float = 0.02):
+    """A clean closed mesh of the likely-occupied voxels (above one half, or lower where the model is
+    unsure, so that the volume it expects is kept): in `frame` (the source's own coordinates), or
+    `size` across, centred on the origin and standing on z = 0. None if nothing is occupied."""
+    from ..shapespace.isosurface import expected_volume_level, extract_surface, remove_small_pieces, taubin_smooth
+
+    resolution = probabilities.shape[0]
+    pitch = frame.pitch if frame is not None else size / resolution
+    low = frame.low if frame is not None else (0.0, 0.0, 0.0)
+    level = expected_volume_level(probabilities)
+    if probabilities.max() <= level:
+        return None
+    mesh = extract_surface(probabilities, level, low=low, pitch=pitch, name=name)
+    mesh = remove_small_pieces(mesh, min_piece_share)
+    if smoothing:
+        mesh = taubin_smooth(mesh, smoothing)
+    if frame is None:
+        low_corner, high_corner = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+        centre = (low_corner + high_corner) / 2
+        mesh.vertices -= np.array([centre[0], centre[1], low_corner[2]], np.float32)
+    return mesh
+
+
+def shape_condition(model, shape, grid) -> tuple[np.ndarray, str]:
+    """A shape's condition vector: its class from its `category` property when the model knows it,
+    else from the network; its attributes where it has them. Returns (vector, class name)."""
+    conditions = model.conditions
+    category = shape.attributes.get("category")
+    if isinstance(category, str) and category in conditions.classes:
+        label = conditions.classes.index(category)
+    elif hasattr(model, "classify"):
+        label = int(model.classify(grid[None])[0].argmax())
+    else:
+        label = 0
+    row = np.array([float(shape.attributes[a]) if isinstance(shape.attributes.get(a), (int, float, bool)) else np.nan
+                    for a in conditions.attribute_names])
+    return conditions.vectors([label], row[None])[0], conditions.classes[label]
+
+
+def parse_attribute_values(text: str) -> dict:
+    """'height=1.2, seat_width=0.5' -> {'height': 1.2, 'seat_width': 0.5}; a bad entry is named."""
+    values = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"Attribute values are written name=number, separated by commas; "
+                             f"'{item}' is not") from None
+    return values
+
+
+def fill_volume_attributes(scene, model) -> None:
+    """One row per conditioning attribute in the panel, keeping what the user set where names match."""
+    rows = scene.design_space.volume_attributes
+    kept = {row.name: (row.use, row.value) for row in rows}
+    rows.clear()
+    for i, name in enumerate(model.conditions.attribute_names):
+        row = rows.add()
+        row.name = name
+        row.use, row.value = kept.get(name, (False, float(model.conditions.mean[i])))

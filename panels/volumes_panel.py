@@ -1,0 +1,55 @@
+"""The Volumes section: learn a volumetric model, generate shapes of a class with attributes asked for,
+interpolate between two shapes, complete a partial one, classify."""
+
+import bpy
+
+from .sidebar import DesignSpaceSidebar
+
+VOLUMETRIC_KINDS = ("voxel_vae", "voxel_logistic")
+
+
+def _active_volumetric_entry(settings):
+    if not settings.models:
+        return None
+    entry = settings.models[min(settings.active_model_index, len(settings.models) - 1)]
+    return entry if entry.kind in VOLUMETRIC_KINDS else None
+
+
+class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
+    bl_label = "Volumes"
+    bl_idname = "DESIGN_SPACE_PT_volumes"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.design_space
+        column = layout.column()
+        column.enabled = settings.training_collection is not None
+        column.operator("design_space.learn_volumetric", icon='MESH_CUBE')
+        entry = _active_volumetric_entry(settings)
+        if entry is None:
+            layout.label(text="Make a volumetric model active to generate", icon='INFO')
+            return
+        layout.label(text=entry.name, icon='VOLUME_DATA')
+        row = layout.row(align=True)
+        row.prop(settings, "volume_count")
+        row.prop(settings, "volume_seed")
+        layout.prop(settings, "volume_variety")
+        if settings.volume_attributes:
+            box = layout.box()
+            box.label(text="Ask for (unticked: the class's typical value)")
+            for attribute in settings.volume_attributes:
+                row = box.row(align=True)
+                row.prop(attribute, "use", text="")
+                sub = row.row(align=True)
+                sub.active = attribute.use
+                sub.prop(attribute, "value", text=attribute.name.replace("_", " "))
+        layout.label(text="Generate:")
+        grid = layout.grid_flow(columns=3, even_columns=True, align=True)
+        for category in (c for c in entry.target.split(", ") if c):
+            props = grid.operator("design_space.generate_volumetric", text=category)
+            props.category, props.count = category, settings.volume_count
+            props.seed, props.variety = settings.volume_seed, settings.volume_variety
+        column = layout.column(align=True)
+        column.operator("design_space.interpolate_volumetric", icon='IPO_LINEAR')
+        column.operator("design_space.complete_volumetric", icon='MOD_BOOLEAN')
+        column.operator("design_space.classify", text="Classify Selected", icon='VIEWZOOM')

@@ -1,0 +1,146 @@
+"""Volumes inside Blender: learn (in the worker process), generate, interpolate, complete, classify —
+and bad input that names the object and the fix, leaving the scene as it was."""
+
+import numpy as np
+import pytest
+
+from blender_helpers import positions
+
+
+@pytest.fixture
+def families(bpy):
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'LAMP', 'TABLE'}, shapes_per_family=10,
+                                                 body_count=0, topology='VARIED', seed=2)
+    root = bpy.data.collections["Design Space Demo"]
+    bpy.context.scene.design_space.training_collection = root
+    return root
+
+
+def _mesh_arrays(obj):
+    from shapespace.mesh_arrays import MeshArrays
+
+    sizes = np.empty(len(obj.data.polygons), np.int32)
+    obj.data.polygons.foreach_get("loop_total", sizes)
+    corners = np.empty(len(obj.data.loops), np.int32)
+    obj.data.loops.foreach_get("vertex_index", corners)
+    return MeshArrays(obj.name, positions(obj), sizes, corners)
+
+
+def _select(bpy, objects, active):
+    for obj in bpy.context.view_layer.objects:
+        obj.select_set(obj in objects)
+    bpy.context.view_layer.objects.active = active
+
+
+def test_learn_generate_interpolate_complete_classify(bpy, families):
+    from shapespace.primitives import is_closed_manifold, signed_volume
+
+    settings = bpy.context.scene.design_space
+    assert bpy.ops.design_space.learn_volumetric(resolution='16', epochs=150, validation_fraction=0.2) == {'FINISHED'}
+    entry = settings.models[settings.active_model_index]
+    assert entry.kind == "voxel_vae" and entry.target == "chair, lamp, table"
+    assert "completion IoU" in entry.metrics and "s/epoch" in entry.metrics
+    names = [row.name for row in settings.volume_attributes]
+    assert "height" in names and "seat_height" in names and "category" not in names
+
+    # Generate: closed meshes of the asked class, standing on the ground; the same seed, the same shapes.
+    before = set(bpy.data.objects)
+    assert bpy.ops.design_space.generate_volumetric(category="chair", count=3, seed=5) == {'FINISHED'}
+    made = [o for o in bpy.data.objects if o not in before]
+    assert len(made) == 3
+    for obj in made:
+        mesh = _mesh_arrays(obj)
+        assert is_closed_manifold(mesh) and signed_volume(mesh) > 0 and np.isfinite(mesh.vertices).all()
+        assert obj["category"] == "chair" and obj["design_space_seed"] == 5
+        assert abs(float(mesh.vertices[:, 2].min())) < 1e-4
+        assert all(p.use_smooth for p in obj.data.polygons)
+    again = set(bpy.data.objects)
+    bpy.ops.design_space.generate_volumetric(category="chair", count=3, seed=5)
+    repeat = sorted((o for o in bpy.data.objects if o not in again), key=lambda o: o["design_space_index"])
+    first = sorted(made, key=lambda o: o["design_space_index"])
+    assert all(np.allclose(positions(a), positions(b)) for a, b in zip(first, repeat))
+
+    # Attributes asked for: a tall chair is made bigger than a short one (grids are normalised, the size
+    # comes from the condition).
+    tall = set(bpy.data.objects)
+    bpy.ops.design_space.generate_volumetric(category="chair", count=1, attributes="height=1.05")
+    tall_chair = next(o for o in bpy.data.objects if o not in tall)
+    short = set(bpy.data.objects)
+    bpy.ops.design_space.generate_volumetric(category="chair", count=1, attributes="height=0.85")
+    short_chair = next(o for o in bpy.data.objects if o not in short)
+    assert tall_chair["requested_height"] == pytest.approx(1.05)
+    assert tall_chair["design_space_grid_size"] > short_chair["design_space_grid_size"] * 1.1
+
+    # Interpolate between a chair and a lamp.
+    chairs = bpy.data.collections["Chairs (varied topology)"].objects
+    lamps = bpy.data.collections["Lamps (varied topology)"].objects
+    _select(bpy, [chairs[0], lamps[0]], lamps[0])
+    before = set(bpy.data.objects)
+    assert bpy.ops.design_space.interpolate_volumetric(steps=4) == {'FINISHED'}
+    strip = [o for o in bpy.data.objects if o not in before]
+    assert len(strip) == 4 and sorted(o["interpolation_t"] for o in strip) == pytest.approx([0, 1 / 3, 2 / 3, 1])
+
+    # Complete: half of a chair hidden by a cube; the source stays as it was.
+    chair = chairs[1]
+    source = positions(chair).copy()
+    bpy.ops.mesh.primitive_cube_add(size=1.0, location=(0.3, 0.0, 0.5))
+    region = bpy.context.active_object
+    region.scale = (0.6, 1.5, 1.5)
+    bpy.context.view_layer.update()
+    _select(bpy, [region, chair], chair)
+    before = set(bpy.data.objects)
+    assert bpy.ops.design_space.complete_volumetric() == {'FINISHED'}
+    completed = next(o for o in bpy.data.objects if o not in before)
+    assert completed["completed_from"] == chair.name and completed["category"] in {"chair", "lamp", "table"}
+    assert is_closed_manifold(_mesh_arrays(completed))
+    assert np.array_equal(positions(chair), source)
+
+    # Classify with the same network.
+    _select(bpy, [lamps[2], chairs[2]], lamps[2])
+    assert bpy.ops.design_space.classify() == {'FINISHED'}
+    assert lamps[2]["predicted_category"] in {"chair", "lamp", "table"}
+
+
+def test_the_logistic_baseline_generates_from_attributes(bpy, families):
+    settings = bpy.context.scene.design_space
+    assert bpy.ops.design_space.learn_volumetric(model_kind='voxel_logistic', resolution='16', epochs=300) \
+        == {'FINISHED'}
+    assert settings.models[settings.active_model_index].kind == "voxel_logistic"
+    before = set(bpy.data.objects)
+    assert bpy.ops.design_space.generate_volumetric(category="table", count=2, seed=1) == {'FINISHED'}
+    assert len(set(bpy.data.objects) - before) == 2
+    with pytest.raises(RuntimeError, match="no shape codes to walk between"):
+        bpy.ops.design_space.interpolate_volumetric()
+
+
+def test_bad_input_names_the_fix_and_changes_nothing(bpy, families):
+    with pytest.raises(RuntimeError, match="Make a volumetric model the active one first"):
+        bpy.ops.design_space.generate_volumetric()
+    assert bpy.ops.design_space.learn_volumetric(resolution='16', epochs=2, validation_fraction=0.0) == {'FINISHED'}
+    count = len(bpy.data.objects)
+    with pytest.raises(RuntimeError, match="Unknown class 'sofa'; the model knows chair, lamp, table"):
+        bpy.ops.design_space.generate_volumetric(category="sofa")
+    with pytest.raises(RuntimeError, match="'height-1' is not"):
+        bpy.ops.design_space.generate_volumetric(category="chair", attributes="height-1")
+    chairs = bpy.data.collections["Chairs (varied topology)"].objects
+    _select(bpy, [chairs[0]], chairs[0])
+    with pytest.raises(RuntimeError, match="Select exactly two mesh objects"):
+        bpy.ops.design_space.interpolate_volumetric()
+    with pytest.raises(RuntimeError, match=f"Nothing is marked missing on '{chairs[0].name}'"):
+        bpy.ops.design_space.complete_volumetric()
+    bpy.ops.object.empty_add(type='CUBE', location=(0, 0, 0.5))
+    everything = bpy.context.active_object
+    everything.empty_display_size = 5.0
+    _select(bpy, [everything, chairs[0]], chairs[0])
+    with pytest.raises(RuntimeError, match="hides all of"):
+        bpy.ops.design_space.complete_volumetric()
+    bpy.ops.mesh.primitive_plane_add()
+    plane = bpy.context.active_object
+    with pytest.raises(RuntimeError, match=f"'{plane.name}' encloses no volume"):
+        bpy.ops.design_space.classify()
+    assert len(bpy.data.objects) == count + 2  # only the two objects this test added
+
+
+def test_grids_too_large_for_memory_are_refused_with_the_number(addon):
+    with pytest.raises(ValueError, match=r"4000 grids of 256³ need 250\.0 GiB, more than"):
+        addon.operators.volumetric_support.check_memory(256, 1000)
