@@ -7,7 +7,7 @@ REAL_BLENDER ?= ../shared/tools/real-blender
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 ZIP := build/design_space-$(VERSION).zip
 
-.PHONY: setup demo test bench build real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-sketch-probe real-blender-training-probe clean
+.PHONY: setup demo test bench build build-platforms real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-volumes-screenshot real-blender-sketch-probe real-blender-training-probe clean
 
 setup: $(VENV)/.ready .data/mpfb2/.complete
 
@@ -32,6 +32,12 @@ build: setup
 	mkdir -p build
 	$(PY) $(BLENDER_EXT) validate .
 	$(PY) $(BLENDER_EXT) build --source-dir . --output-dir build
+
+# One zip per platform (linux-x64, windows-x64, macos-arm64, macos-x64), each checked by Blender's validator.
+build-platforms: setup
+	mkdir -p build/platforms
+	$(PY) $(BLENDER_EXT) build --source-dir . --output-dir build/platforms --split-platforms
+	for zip in build/platforms/design_space-$(VERSION)-*.zip; do $(PY) $(BLENDER_EXT) validate $$zip || exit 1; done
 
 # The install check inside real Blender 4.3 (not in CI: it needs ../shared/tools/real-blender setup).
 real-blender-check: build
@@ -76,6 +82,15 @@ real-blender-comparisons-screenshot: build
 		blender --command extension install-file -r user_default -e $(ZIP) && \
 		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_pairs.blend --comparisons && \
 		blender /tmp/design_space_pairs.blend --python scripts/real_blender_panel.py -- --show --collapse 3'
+
+# The Volumes section with a learned VAE and four generated chairs asked to be 1 m tall, in the real window.
+real-blender-volumes-screenshot: build
+	mkdir -p docs/screenshots
+	$(REAL_BLENDER) run -- bash -c 'export BLENDER_USER_RESOURCES=/tmp/design_space_rb_volumes; \
+		rm -rf $$BLENDER_USER_RESOURCES && blender --command extension install-file -r user_default -e $(ZIP) && \
+		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_volumes.blend --volumes'
+	$(REAL_BLENDER) shot docs/screenshots/volumes_panel.png 30 -- bash -c 'export BLENDER_USER_RESOURCES=/tmp/design_space_rb_volumes; \
+		blender /tmp/design_space_volumes.blend --python scripts/real_blender_panel.py -- --show --collapse 5 --frame-all'
 
 # Draw a sketch with the annotation tool in the real window and search by it (prints SKETCH_PROBE);
 # the Recognition screenshot with the matches.

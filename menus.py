@@ -6,7 +6,8 @@ import bpy
 # (submenu label, icon, operator idnames without the "design_space." prefix)
 SECTIONS = (
     ("Data", 'IMPORT', ("import_dataset", "create_demo_collections", "export_training_dataset")),
-    ("Learning", 'PREFERENCES', ("train_attribute_predictor", "predict_attribute", "load_model", "cancel_job")),
+    ("Learning", 'PREFERENCES', ("train_attribute_predictor", "predict_attribute", "load_model", "cancel_job",
+                                            "install_torch")),
     ("Shape Space", 'SHAPEKEY_DATA', ("learn_shape_space", "generate_shapes", "learn_attributes", "project_shape",
                                       "edit_attributes")),
     ("Part Assembly", 'MOD_BUILD', ("learn_part_model", "assemble_parts", "swap_part", "keep_assembly",

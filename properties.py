@@ -24,6 +24,21 @@ def _on_slider_change(self, context):
     on_slider_change(self, context)
 
 
+_class_items: list = []  # Blender needs the enum items kept alive while it shows them
+
+
+def _volume_classes(context):
+    """The active volumetric model's classes (from the model list: no file is read while drawing)."""
+    settings = context.scene.design_space if context and context.scene else None
+    names = []
+    if settings is not None and settings.models:
+        entry = settings.models[min(settings.active_model_index, len(settings.models) - 1)]
+        if entry.kind in ("voxel_vae", "voxel_logistic"):
+            names = [c for c in entry.target.split(", ") if c]
+    _class_items[:] = [(n, n, f"Generate {n} shapes") for n in names] or [("NONE", "(none)", "No volumetric model")]
+    return _class_items
+
+
 class DesignSpaceAttributeSlider(bpy.types.PropertyGroup):
     """One learned attribute of a shape in a shape space; moving it edits the mesh."""
 
@@ -64,6 +79,8 @@ class DesignSpaceVolumeAttribute(bpy.types.PropertyGroup):
     `value` where `use` is on, and the class's typical value elsewhere."""
 
     use: BoolProperty(name="Use", description="Ask for this value (off: the class's typical value)", default=False)
+    classes: StringProperty(name="Classes", description="The classes whose shapes have this attribute",
+                            options={'HIDDEN'})
     value: FloatProperty(name="Value", description="The value to ask for, in the attribute's own units (metres "
                          "for sizes); values outside what the class showed in training are clamped", precision=3,
                          step=1)
@@ -136,12 +153,16 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
                                 description="The shapes Find Similar found, most similar first")
     volume_attributes: CollectionProperty(type=DesignSpaceVolumeAttribute, name="Volume Attributes",
                                           description="Attribute values Generate Volumes asks for")
+    volume_category: EnumProperty(name="Class", description="The class Generate Volumes makes",
+                                  items=lambda self, context: _volume_classes(context))
     volume_count: IntProperty(name="Count", description="How many shapes Generate Volumes makes", default=4, min=1,
                               max=100)
     volume_seed: IntProperty(name="Seed", description="The same seed makes the same shapes", default=0, min=0)
     volume_variety: FloatProperty(name="Variety", description="How far generated shapes stray from the class's "
                                   "typical shape (1: as far as the training shapes do)", default=1.0, min=0.0,
                                   max=3.0, subtype='FACTOR')
+    seeds_from_preferences: BoolProperty(name="Seeds Set", description="The scene's seeds were set from the "
+                                         "preferences' default seed", default=False, options={'HIDDEN'})
     models: CollectionProperty(type=DesignSpaceModel, name="Models",
                                description="Models trained in this scene; their files lie beside the .blend")
     active_model_index: IntProperty(name="Active Model", description="The model that Predict and Generate use",

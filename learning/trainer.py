@@ -330,8 +330,8 @@ def require_torch(purpose: str = "Training"):
     try:
         import torch
     except ImportError as exc:
-        raise ImportError(f"{purpose} needs PyTorch (torch), which cannot be imported here ({exc}); install torch "
-                          "for this Python (see the add-on preferences) or use a closed-form model such as ridge "
+        raise ImportError(f"{purpose} needs PyTorch (torch), which cannot be imported here ({exc}); install it "
+                          "with Preferences ▸ Add-ons ▸ Design Space ▸ Install PyTorch, or use a closed-form model such as ridge "
                           "regression") from exc
     return torch
 

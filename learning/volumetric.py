@@ -228,32 +228,34 @@ class VoxelLogistic:
             logits = self.net(torch.as_tensor(np.asarray(condition_vectors, np.float32)))
         return torch.sigmoid(logits).numpy().reshape((-1,) + (self.resolution,) * 3)
 
-    def complete(self, grid, known, steps: int = 150) -> tuple[np.ndarray, int]:
-        """Fill the unknown voxels: for each class, fit the attributes to the known voxels (a convex
-        logistic fit in the attribute vector); keep the class that explains them best."""
-        torch = _torch()
-        c = len(self.conditions.classes)
-        target = torch.as_tensor(np.asarray(grid, np.float32).ravel())
-        mask = torch.as_tensor(np.asarray(known, np.float32).ravel())
+    def complete(self, grid, known, iterations: int = 8, positive_weight: float = 2.0) -> tuple[np.ndarray, int]:
+        """Fill the unknown voxels: for each class, fit the attributes to the known voxels — a convex
+        weighted logistic fit in the attribute vector, solved by Newton's method — and keep the class
+        that explains them best."""
+        conditions = self.conditions
+        c, a = len(conditions.classes), len(conditions.attribute_names)
+        weight = self.net.weight.detach().numpy().astype(np.float64)  # (V, C+A)
+        bias = self.net.bias.detach().numpy().astype(np.float64)
+        known = np.asarray(known, bool).ravel()
+        y = np.asarray(grid, np.float64).ravel()[known]
+        w_class, w_attr, b = weight[known, :c], weight[known, c:], bias[known]
+        scale = positive_weight * y + (1 - y)  # per-voxel weight of the loss (occupied voxels count more)
         best = (math.inf, None, 0)
         for k in range(c):
-            start = torch.as_tensor(self.conditions.vectors([k], np.full((1, len(self.conditions.attribute_names)),
-                                                                         np.nan))[0])
-            free = start[c:].clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([free], lr=0.05)
-            for _ in range(steps if len(free) else 1):
-                vector = torch.cat([start[:c], free])
-                logits = self.net(vector[None])[0]
-                loss = _weighted_bce(torch, logits[None], target[None], mask[None])[0] + 1e-3 * free.square().sum()
-                if len(free):
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-            if float(loss.detach()) < best[0]:
-                best = (float(loss), torch.cat([start[:c], free.detach()]), k)
-        with torch.no_grad():
-            p = torch.sigmoid(self.net(best[1][None])).numpy().reshape((self.resolution,) * 3)
-        return _keep_known(p, grid, known), best[2]
+            x = conditions.vectors([k], np.full((1, a), np.nan))[0].astype(np.float64)
+            attributes = x[c:].copy()
+            for _ in range(iterations if a else 0):
+                logits = w_class[:, k] + w_attr @ attributes + b
+                p = 1 / (1 + np.exp(-logits))
+                gradient = w_attr.T @ (scale * p - positive_weight * y) + 1e-3 * attributes
+                hessian = (w_attr * (scale * p * (1 - p))[:, None]).T @ w_attr + 1e-3 * np.eye(a)
+                attributes -= np.linalg.solve(hessian, gradient)
+            logits = w_class[:, k] + w_attr @ attributes + b
+            loss = float(np.sum(scale * np.logaddexp(0, logits) - positive_weight * y * logits)) / max(len(y), 1)
+            if loss < best[0]:
+                best = (loss, np.concatenate([x[:c], attributes]), k)
+        p = 1 / (1 + np.exp(-(weight @ best[1] + bias)))
+        return _keep_known(p.reshape((self.resolution,) * 3).astype(np.float32), grid, known.reshape(grid.shape)), best[2]
 
     def save(self, path, *, collection: str = "", metrics: dict | None = None, info: dict | None = None):
         return _save(self, path, {}, {}, collection, metrics, info)
@@ -327,7 +329,7 @@ class VoxelVAE:
 
     def fit(self, grids, labels, condition_vectors, *, epochs: int = 80, learning_rate: float = 2e-3,
             batch_size: int = 16, beta: float = 0.3, class_weight: float = 0.2, masked_share: float = 0.5,
-            mirror: bool = True, seed: int = 0, validation_fraction: float = 0.0, progress=None, should_stop=None):
+            mirror: bool = False, seed: int = 0, validation_fraction: float = 0.0, progress=None, should_stop=None):
         """Reconstruct every grid from itself or (for `masked_share` of the samples) from a random
         half-space of it with 25–55% of the shape hidden; KL to the prior, weighted by beta per
         latent dimension relative to the per-voxel loss; cross-entropy of the class head. With `mirror`,

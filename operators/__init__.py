@@ -17,6 +17,7 @@ from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
 from .generate_volumetric import DESIGN_SPACE_OT_generate_volumetric
 from .import_comparisons import DESIGN_SPACE_OT_import_comparisons
 from .import_dataset import DESIGN_SPACE_OT_import_dataset
+from .install_torch import DESIGN_SPACE_OT_install_torch, add_packages_to_path
 from .interpolate_volumetric import DESIGN_SPACE_OT_interpolate_volumetric
 from .edit_attributes import DESIGN_SPACE_OT_edit_attributes
 from .learn_attributes import DESIGN_SPACE_OT_learn_attributes
@@ -69,18 +70,36 @@ classes = (
     DESIGN_SPACE_OT_generate_volumetric,
     DESIGN_SPACE_OT_interpolate_volumetric,
     DESIGN_SPACE_OT_complete_volumetric,
+    DESIGN_SPACE_OT_install_torch,
 )
 
 # Registered in order, unregistered in reverse.
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 
+@bpy.app.handlers.persistent
+def apply_default_seed(*_):
+    """New scenes start with the preferences' default seed (scenes that had theirs keep them)."""
+    from .data_sources import preferences
+
+    prefs = preferences()
+    for scene in bpy.data.scenes if prefs is not None and hasattr(bpy.data, "scenes") else ():
+        settings = scene.design_space
+        if not settings.seeds_from_preferences:
+            settings.demo_seed = settings.assembly_seed = settings.volume_seed = prefs.default_seed
+            settings.seeds_from_preferences = True
+
+
 def register():
+    add_packages_to_path()  # PyTorch installed on demand into the extension's user folder
     _register_classes()
     background_jobs.register()
     background_jobs.runner.listeners.append(show_curves)
+    bpy.app.handlers.load_post.append(apply_default_seed)
 
 
 def unregister():
+    if apply_default_seed in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(apply_default_seed)
     background_jobs.unregister()  # stops any running job and its timer first
     _unregister_classes()

@@ -12,11 +12,14 @@ from .operator_support import reports_errors
 from .volumetric_support import active_volumetric, grid_mesh, parse_attribute_values
 
 
-def requested_values(context, text: str) -> dict:
-    """The attribute values asked for: `text` (name=value, …) when given, else the panel's ticked rows."""
+def requested_values(context, text: str, category: str) -> dict:
+    """The attribute values asked for: `text` (name=value, …) when given, else the panel's ticked rows
+    that belong to `category`."""
     if text.strip():
         return parse_attribute_values(text)
-    return {row.name: row.value for row in context.scene.design_space.volume_attributes if row.use}
+    settings = context.scene.design_space
+    return {row.name: row.value for row in settings.volume_attributes
+            if row.use and category in row.classes.split(", ")}
 
 
 def generate_volumes(context, category: str, values: dict, count: int, seed: int, variety: float,
@@ -86,7 +89,8 @@ class DESIGN_SPACE_OT_generate_volumetric(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
-        target, made, notes = generate_volumes(context, self.category.strip(), requested_values(context, self.attributes),
+        category = self.category.strip()
+        target, made, notes = generate_volumes(context, category, requested_values(context, self.attributes, category),
                                                self.count, self.seed, self.variety, self.smoothing)
         level = 'WARNING' if notes else 'INFO'
         self.report({level}, f"Generated {len(made)} shapes into '{target.name}'"

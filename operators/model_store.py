@@ -7,14 +7,18 @@ from pathlib import Path
 
 import bpy
 
-from .data_sources import cache_dir
+from .data_sources import cache_dir, preferences
 
 MODEL_FOLDER = "design_space_models"
 
 
 def model_directory() -> Path:
-    """`//design_space_models` beside a saved .blend; the extension's user folder before the first save."""
-    if bpy.data.filepath:
+    """The preferences' model folder if set; else `//design_space_models` beside a saved .blend, or the
+    extension's user folder before the first save."""
+    prefs = preferences()
+    if prefs is not None and prefs.model_folder.strip():
+        folder = Path(bpy.path.abspath(prefs.model_folder))
+    elif bpy.data.filepath:
         folder = Path(bpy.path.abspath("//" + MODEL_FOLDER))
     else:
         folder = cache_dir() / "models"

@@ -125,7 +125,9 @@ def fill_volume_attributes(scene, model) -> None:
     rows = scene.design_space.volume_attributes
     kept = {row.name: (row.use, row.value) for row in rows}
     rows.clear()
-    for i, name in enumerate(model.conditions.attribute_names):
+    conditions = model.conditions
+    for i, name in enumerate(conditions.attribute_names):
         row = rows.add()
         row.name = name
-        row.use, row.value = kept.get(name, (False, float(model.conditions.mean[i])))
+        row.use, row.value = kept.get(name, (False, float(conditions.mean[i])))
+        row.classes = ", ".join(c for k, c in enumerate(conditions.classes) if not np.isnan(conditions.low[k, i]))

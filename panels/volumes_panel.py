@@ -30,25 +30,25 @@ class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
             layout.label(text="Make a volumetric model active to generate", icon='INFO')
             return
         layout.label(text=entry.name, icon='VOLUME_DATA')
-        row = layout.row(align=True)
-        row.prop(settings, "volume_count")
-        row.prop(settings, "volume_seed")
-        layout.prop(settings, "volume_variety")
-        if settings.volume_attributes:
+        layout.prop(settings, "volume_category")
+        category = settings.volume_category
+        rows = [a for a in settings.volume_attributes if category in a.classes.split(", ")]
+        if rows:
             box = layout.box()
             box.label(text="Ask for (unticked: the class's typical value)")
-            for attribute in settings.volume_attributes:
+            for attribute in rows:
                 row = box.row(align=True)
                 row.prop(attribute, "use", text="")
                 sub = row.row(align=True)
                 sub.active = attribute.use
                 sub.prop(attribute, "value", text=attribute.name.replace("_", " "))
-        layout.label(text="Generate:")
-        grid = layout.grid_flow(columns=3, even_columns=True, align=True)
-        for category in (c for c in entry.target.split(", ") if c):
-            props = grid.operator("design_space.generate_volumetric", text=category)
-            props.category, props.count = category, settings.volume_count
-            props.seed, props.variety = settings.volume_seed, settings.volume_variety
+        row = layout.row(align=True)
+        row.prop(settings, "volume_count")
+        row.prop(settings, "volume_seed")
+        layout.prop(settings, "volume_variety")
+        props = layout.operator("design_space.generate_volumetric", text=f"Generate {category}", icon='MESH_MONKEY')
+        props.category, props.count = category, settings.volume_count
+        props.seed, props.variety = settings.volume_seed, settings.volume_variety
         column = layout.column(align=True)
         column.operator("design_space.interpolate_volumetric", icon='IPO_LINEAR')
         column.operator("design_space.complete_volumetric", icon='MOD_BOOLEAN')

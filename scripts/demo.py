@@ -339,13 +339,13 @@ def volumes_demo(bpy, addon, seed: int) -> list:
     from a chair to a lamp, and half a chair completed."""
     settings = bpy.context.scene.design_space
     bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'TABLE', 'LAMP', 'AIRPLANE', 'VASE'},
-                                                 shapes_per_family=36, body_count=0, topology='VARIED',
+                                                 shapes_per_family=50, body_count=0, topology='VARIED',
                                                  seed=seed + 11, collection="Volume Library")
     library = bpy.data.collections["Volume Library"]
     for obj in library.all_objects:
         obj.location.y += 90.0
     settings.training_collection = library
-    bpy.ops.design_space.learn_volumetric(model_kind='voxel_vae', resolution='32', epochs=80, seed=seed)
+    bpy.ops.design_space.learn_volumetric(model_kind='voxel_vae', resolution='32', epochs=100, seed=seed)
     say(f"volumetric VAE: {settings.models[settings.active_model_index].metrics}")
     made = []
     for category in ("chair", "lamp"):

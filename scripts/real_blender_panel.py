@@ -98,6 +98,26 @@ def build_comparisons(path):
     bpy.ops.wm.save_as_mainfile(filepath=path)
 
 
+def build_volumes(path):
+    """Five varied families, a volumetric VAE learned from them, four generated chairs asked to be 1 m
+    tall (height ticked in the panel); the first generated chair is selected."""
+    empty_scene(path)
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'TABLE', 'LAMP', 'AIRPLANE', 'VASE'},
+                                                 shapes_per_family=24, body_count=0, topology='VARIED', seed=2)
+    settings = bpy.context.scene.design_space
+    settings.training_collection = bpy.data.collections["Design Space Demo"]
+    bpy.ops.design_space.learn_volumetric(resolution='32', epochs=60)
+    height = settings.volume_attributes["height"]
+    height.use, height.value = True, 1.0
+    bpy.ops.design_space.generate_volumetric(category="chair", count=4, seed=1, attributes="height=1.0")
+    bpy.data.collections["Design Space Demo"].hide_viewport = True
+    bpy.ops.object.select_all(action='DESELECT')
+    generated = bpy.data.collections["Generated chair"].objects
+    generated[0].select_set(True)
+    bpy.context.view_layer.objects.active = generated[0]
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+
+
 def show():
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -126,7 +146,9 @@ def show():
 
 args = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
 COLLAPSE = int(args[args.index("--collapse") + 1]) if "--collapse" in args else 0
-if "--build" in args and "--comparisons" in args:
+if "--build" in args and "--volumes" in args:
+    build_volumes(args[args.index("--build") + 1])
+elif "--build" in args and "--comparisons" in args:
     build_comparisons(args[args.index("--build") + 1])
 elif "--build" in args and "--parts" in args:
     build_parts(args[args.index("--build") + 1])

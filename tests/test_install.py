@@ -56,3 +56,16 @@ def test_install_enable_run_disable_reenable_without_leaks(built_zip, tmp_path):
     assert report["ok"] and not failed, failed
     assert len(report["checks"]) >= 12
     assert result.returncode == 0
+
+
+def test_one_zip_per_platform_each_valid(blender_ext, tmp_path):
+    subprocess.run([sys.executable, str(blender_ext), "build", "--source-dir", str(REPO_ROOT), "--output-dir",
+                    str(tmp_path), "--split-platforms"], check=True, capture_output=True)
+    zips = sorted(p.name.split("-")[-1] for p in tmp_path.glob("design_space-*.zip"))
+    assert zips == ["linux_x64.zip", "macos_arm64.zip", "macos_x64.zip", "windows_x64.zip"]
+    for path in tmp_path.glob("*.zip"):
+        result = subprocess.run([sys.executable, str(blender_ext), "validate", str(path)], capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        manifest = zipfile.ZipFile(path).read("blender_manifest.toml").decode()
+        assert 'network = "' in manifest  # PyTorch on demand: the permission is declared

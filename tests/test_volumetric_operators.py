@@ -42,6 +42,9 @@ def test_learn_generate_interpolate_complete_classify(bpy, families):
     assert "completion IoU" in entry.metrics and "s/epoch" in entry.metrics
     names = [row.name for row in settings.volume_attributes]
     assert "height" in names and "seat_height" in names and "category" not in names
+    assert settings.volume_attributes["seat_height"].classes == "chair"  # the panel shows it for chairs only
+    assert settings.volume_attributes["height"].classes == "chair, lamp, table"
+    settings.volume_category = "chair"
 
     # Generate: closed meshes of the asked class, standing on the ground; the same seed, the same shapes.
     before = set(bpy.data.objects)
