@@ -427,6 +427,8 @@ class VoxelVAE:
         condition_vector = np.asarray(condition_vector, np.float32)
         weights = condition_vector[:len(self.conditions.classes)].astype(np.float64)
         noise = np.random.default_rng(seed).normal(size=(count, self.latent))
+        if self.prior_mean is None:  # not fitted yet: the VAE's own prior
+            return self._decode(spread * noise, np.repeat(condition_vector[None], count, axis=0))
         mean = weights @ self.prior_mean
         chol = np.tensordot(weights, self.prior_chol, axes=1)
         z = mean + spread * noise @ chol.T

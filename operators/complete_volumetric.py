@@ -45,7 +45,7 @@ class DESIGN_SPACE_OT_complete_volumetric(bpy.types.Operator):
     bl_label = "Complete Shape"
     bl_options = {'REGISTER', 'UNDO'}
 
-    smoothing: IntProperty(name="Smoothing", description="Smoothing passes over the extracted surface", default=8,
+    smoothing: IntProperty(name="Smoothing", description="Smoothing passes over the extracted surface", default=5,
                            min=0, max=100)
 
     @reports_errors

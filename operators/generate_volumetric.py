@@ -23,7 +23,7 @@ def requested_values(context, text: str, category: str) -> dict:
 
 
 def generate_volumes(context, category: str, values: dict, count: int, seed: int, variety: float,
-                     smoothing: int = 8, collection_name: str = ""):
+                     smoothing: int = 5, collection_name: str = ""):
     """(collection, new objects, notes) for `count` shapes of `category` from the active volumetric model."""
     from ..learning.volumetric import LOGISTIC_KIND, predict_size
 
@@ -85,7 +85,7 @@ class DESIGN_SPACE_OT_generate_volumetric(bpy.types.Operator):
     variety: FloatProperty(name="Variety", description="How far the shapes stray from the class's typical shape "
                            "(1: as far as the training shapes do)", default=1.0, min=0.0, max=3.0, subtype='FACTOR')
     smoothing: IntProperty(name="Smoothing", description="Smoothing passes over the extracted surface (0: the "
-                           "raw voxel-grid surface)", default=8, min=0, max=100)
+                           "raw voxel-grid surface)", default=5, min=0, max=100)
 
     @reports_errors
     def execute(self, context):

@@ -29,7 +29,7 @@ class DESIGN_SPACE_OT_interpolate_volumetric(bpy.types.Operator):
 
     steps: IntProperty(name="Steps", description="How many shapes, the two ends included", default=6, min=3,
                        max=50)
-    smoothing: IntProperty(name="Smoothing", description="Smoothing passes over each extracted surface", default=8,
+    smoothing: IntProperty(name="Smoothing", description="Smoothing passes over each extracted surface", default=5,
                            min=0, max=100)
 
     @reports_errors

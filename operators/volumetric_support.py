@@ -68,7 +68,7 @@ def mesh_grid(obj, resolution: int, extra_low=None, extra_high=None):
 
 
 def grid_mesh(probabilities: np.ndarray, name: str, *, size: float | None = None, frame=None,
-              smoothing: int = 8, min_piece_share: float = 0.02):
+              smoothing: int = 5, min_piece_share: float = 0.02):
     """A clean closed mesh of the likely-occupied voxels (above one half, or lower where the model is
     unsure, so that the volume it expects is kept): in `frame` (the source's own coordinates), or
     `size` across, centred on the origin and standing on z = 0. None if nothing is occupied."""

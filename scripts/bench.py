@@ -467,12 +467,14 @@ BENCHES = (bench_read_collection, bench_build_mesh, bench_update_positions, benc
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="bench_output")
+    parser.add_argument("--only", help="run only the benches whose name contains this (e.g. vox)")
     args = parser.parse_args()
     bpy = dev_blender.start_blender()
     addon = dev_blender.addon()
     rows = []
     for bench in BENCHES:
-        bench(bpy, addon, rows)
+        if args.only is None or args.only in bench.__name__:
+            bench(bpy, addon, rows)
     lines = [f"{'job':58} {'ours':>10}  baseline: time (ratio baseline/ours)"]
     results = []
     for job, ours_name, ours, baselines in rows:

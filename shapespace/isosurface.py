@@ -20,7 +20,6 @@ from itertools import permutations
 import numpy as np
 
 from .mesh_arrays import MeshArrays
-from .primitives import vertex_components
 
 __all__ = ["extract_surface", "expected_volume_level", "taubin_smooth", "remove_small_pieces", "triangle_areas"]
 
@@ -140,45 +139,82 @@ def extract_surface(values: np.ndarray, level: float = 0.5, *, low=(0.0, 0.0, 0.
 def expected_volume_level(probabilities: np.ndarray, most: float = 0.5) -> float:
     """The level (at most `most`) whose inside holds as many voxels as the probabilities expect (their
     sum): thin parts a model is unsure of keep their volume instead of vanishing below one half."""
-    p = np.sort(np.asarray(probabilities, np.float64).ravel())[::-1]
+    p = np.asarray(probabilities, np.float64).ravel()
     expected = int(round(p.sum()))
-    if expected <= 0:
+    if expected <= 0 or expected > len(p):
         return most
-    # Just below the expected-th value, clear of extract_surface's epsilon: ties all stay inside.
-    level = p[expected - 1] - 2e-3
+    kth_largest = np.partition(p, len(p) - expected)[len(p) - expected]
+    # Just below the expected-th largest value, clear of extract_surface's epsilon: ties all stay inside.
+    level = kth_largest - 2e-3
     return float(min(most, level)) if level > 0 else most
 
 
 def _edges(mesh: MeshArrays) -> np.ndarray:
+    """(E, 2) undirected edges of a triangle mesh, each once."""
     tris = mesh.corner_vertices.reshape(-1, 3).astype(np.int64)
-    e = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
-    e.sort(axis=1)
-    return np.unique(e, axis=0)
+    a = np.concatenate([tris[:, 0], tris[:, 1], tris[:, 2]])
+    b = np.concatenate([tris[:, 1], tris[:, 2], tris[:, 0]])
+    n = len(mesh.vertices)
+    keys = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    return np.stack([keys // n, keys % n], axis=1)
 
 
 def taubin_smooth(mesh: MeshArrays, iterations: int = 10, lam: float = 0.5, mu: float = -0.53) -> MeshArrays:
     """Taubin's λ|μ smoothing (shrink-free): removes the voxel staircase, keeps the connectivity."""
     edges = _edges(mesh)
     n = len(mesh.vertices)
-    degree = np.bincount(edges.ravel(), minlength=n).astype(np.float64)[:, None]
-    v = mesh.vertices.astype(np.float64)
+    # Each edge in both directions, sorted by the receiving vertex: neighbour sums by one reduceat.
+    receiver = np.concatenate([edges[:, 0], edges[:, 1]])
+    sender = np.concatenate([edges[:, 1], edges[:, 0]])
+    order = np.argsort(receiver, kind="stable")
+    receiver, sender = receiver[order], sender[order]
+    starts = np.flatnonzero(np.r_[True, receiver[1:] != receiver[:-1]])
+    owners = receiver[starts]
+    degree = np.diff(np.r_[starts, len(receiver)])[:, None].astype(np.float32)
+    v = mesh.vertices.astype(np.float32)
     for _ in range(int(iterations)):
         for factor in (lam, mu):
-            total = np.zeros_like(v)
-            for k in range(3):
-                total[:, k] = np.bincount(edges[:, 0], v[edges[:, 1], k], n) + np.bincount(edges[:, 1], v[edges[:, 0], k], n)
-            v = v + factor * (total / np.maximum(degree, 1) - v)
+            average = np.add.reduceat(v[sender], starts, axis=0) / degree
+            v[owners] += factor * (average - v[owners])
     return MeshArrays(mesh.name, v, mesh.face_sizes, mesh.corner_vertices, dict(mesh.attributes))
+
+
+def _components(n: int, edges: np.ndarray) -> np.ndarray:
+    """Connected-component label (the smallest vertex index) of each of n vertices: label propagation
+    with pointer jumping, neighbour minima by one reduceat per round."""
+    receiver = np.concatenate([edges[:, 0], edges[:, 1]])
+    sender = np.concatenate([edges[:, 1], edges[:, 0]])
+    order = np.argsort(receiver, kind="stable")
+    receiver, sender = receiver[order], sender[order]
+    starts = np.flatnonzero(np.r_[True, receiver[1:] != receiver[:-1]])
+    owners = receiver[starts]
+    labels = np.arange(n)
+    while True:
+        lowest = np.minimum.reduceat(labels[sender], starts)
+        new = labels.copy()
+        np.minimum.at(new, labels[owners], lowest)  # hook each root under its smallest neighbour label
+        new[owners] = np.minimum(new[owners], lowest)
+        while True:  # jump pointers all the way to the roots
+            jumped = new[new]
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
 
 
 def remove_small_pieces(mesh: MeshArrays, min_share: float) -> MeshArrays:
     """Drop connected pieces with fewer than `min_share` of the faces (specks a generator leaves)."""
-    labels, count = vertex_components(mesh)
-    if count <= 1 or min_share <= 0:
+    if min_share <= 0:
         return mesh
     tris = mesh.corner_vertices.reshape(-1, 3)
+    labels = _components(len(mesh.vertices), _edges(mesh))
     piece = labels[tris[:, 0]]
-    sizes = np.bincount(piece, minlength=count)
+    roots, piece = np.unique(piece, return_inverse=True)
+    if len(roots) <= 1:
+        return mesh
+    sizes = np.bincount(piece)
     keep_face = sizes[piece] >= min_share * len(tris)
     if not keep_face.any():
         keep_face = piece == sizes.argmax()
