@@ -159,18 +159,21 @@ def _edges(mesh: MeshArrays) -> np.ndarray:
     return np.stack([keys // n, keys % n], axis=1)
 
 
-def taubin_smooth(mesh: MeshArrays, iterations: int = 10, lam: float = 0.5, mu: float = -0.53) -> MeshArrays:
-    """Taubin's λ|μ smoothing (shrink-free): removes the voxel staircase, keeps the connectivity."""
-    edges = _edges(mesh)
-    n = len(mesh.vertices)
-    # Each edge in both directions, sorted by the receiving vertex: neighbour sums by one reduceat.
+def _neighbours(edges: np.ndarray):
+    """Each edge in both directions, grouped by the receiving vertex, so that one reduceat gathers every
+    vertex's neighbours: (senders, group starts, the vertex of each group, group sizes)."""
     receiver = np.concatenate([edges[:, 0], edges[:, 1]])
     sender = np.concatenate([edges[:, 1], edges[:, 0]])
     order = np.argsort(receiver, kind="stable")
     receiver, sender = receiver[order], sender[order]
     starts = np.flatnonzero(np.r_[True, receiver[1:] != receiver[:-1]])
-    owners = receiver[starts]
-    degree = np.diff(np.r_[starts, len(receiver)])[:, None].astype(np.float32)
+    return sender, starts, receiver[starts], np.diff(np.r_[starts, len(receiver)])
+
+
+def taubin_smooth(mesh: MeshArrays, iterations: int = 10, lam: float = 0.5, mu: float = -0.53) -> MeshArrays:
+    """Taubin's λ|μ smoothing (shrink-free): removes the voxel staircase, keeps the connectivity."""
+    sender, starts, owners, counts = _neighbours(_edges(mesh))
+    degree = counts[:, None].astype(np.float32)
     v = mesh.vertices.astype(np.float32)
     for _ in range(int(iterations)):
         for factor in (lam, mu):
@@ -182,12 +185,7 @@ def taubin_smooth(mesh: MeshArrays, iterations: int = 10, lam: float = 0.5, mu: 
 def _components(n: int, edges: np.ndarray) -> np.ndarray:
     """Connected-component label (the smallest vertex index) of each of n vertices: label propagation
     with pointer jumping, neighbour minima by one reduceat per round."""
-    receiver = np.concatenate([edges[:, 0], edges[:, 1]])
-    sender = np.concatenate([edges[:, 1], edges[:, 0]])
-    order = np.argsort(receiver, kind="stable")
-    receiver, sender = receiver[order], sender[order]
-    starts = np.flatnonzero(np.r_[True, receiver[1:] != receiver[:-1]])
-    owners = receiver[starts]
+    sender, starts, owners, _ = _neighbours(edges)
     labels = np.arange(n)
     while True:
         lowest = np.minimum.reduceat(labels[sender], starts)
