@@ -159,8 +159,8 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
                               max=100)
     volume_seed: IntProperty(name="Seed", description="The same seed makes the same shapes", default=0, min=0)
     volume_variety: FloatProperty(name="Variety", description="How far generated shapes stray from the class's "
-                                  "typical shape (1: as far as the training shapes do)", default=1.0, min=0.0,
-                                  max=3.0, subtype='FACTOR')
+                                  "typical shape (1: as far as the training shapes do; lower keeps them "
+                                  "cleaner)", default=0.6, min=0.0, max=3.0, subtype='FACTOR')
     seeds_from_preferences: BoolProperty(name="Seeds Set", description="The scene's seeds were set from the "
                                          "preferences' default seed", default=False, options={'HIDDEN'})
     models: CollectionProperty(type=DesignSpaceModel, name="Models",

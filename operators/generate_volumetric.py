@@ -83,7 +83,8 @@ class DESIGN_SPACE_OT_generate_volumetric(bpy.types.Operator):
     count: IntProperty(name="Count", description="How many shapes to make", default=4, min=1, max=100)
     seed: IntProperty(name="Seed", description="The same seed makes the same shapes", default=0, min=0)
     variety: FloatProperty(name="Variety", description="How far the shapes stray from the class's typical shape "
-                           "(1: as far as the training shapes do)", default=1.0, min=0.0, max=3.0, subtype='FACTOR')
+                           "(1: as far as the training shapes do; lower keeps them cleaner)", default=0.6, min=0.0,
+                           max=3.0, subtype='FACTOR')
     smoothing: IntProperty(name="Smoothing", description="Smoothing passes over the extracted surface (0: the "
                            "raw voxel-grid surface)", default=5, min=0, max=100)
 

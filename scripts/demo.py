@@ -349,7 +349,7 @@ def volumes_demo(bpy, addon, seed: int) -> list:
     say(f"volumetric VAE: {settings.models[settings.active_model_index].metrics}")
     made = []
     for category in ("chair", "lamp"):
-        bpy.ops.design_space.generate_volumetric(category=category, count=5, seed=seed)
+        bpy.ops.design_space.generate_volumetric(category=category, count=5, seed=seed, variety=0.6)
         generated = bpy.data.collections[f"Generated {category}"]
         for obj in generated.objects:
             obj.location.y -= 20.0 if category == "chair" else 24.0
