@@ -11,9 +11,9 @@ from .model_store import active_model
 from .operator_support import reports_errors
 
 
-def class_probabilities(context, objects):
-    """(class names, (N, C) probabilities) from the active model: a multi-view classifier, or a deep
-    volumetric model (its encoder names the class from the voxel grid)."""
+def active_class_model(context):
+    """(class names, objects -> (N, C) probabilities) of the active model: a multi-view classifier, or a
+    deep volumetric model (its encoder names the class from the voxel grid)."""
     from ..learning.volumetric import VAE_KIND
 
     entry = active_model(context.scene)
@@ -21,10 +21,10 @@ def class_probabilities(context, objects):
         from .volumetric_support import active_volumetric, mesh_grid
 
         _, model, _ = active_volumetric(context)
-        grids = np.array([mesh_grid(obj, model.resolution)[0] for obj in objects])
-        return model.conditions.classes, model.classify(grids)
+        return model.conditions.classes, lambda objects: model.classify(
+            np.array([mesh_grid(obj, model.resolution)[0] for obj in objects]))
     classifier, _, _, _ = active_classifier(context)
-    return classifier.classes, classifier.probabilities(shape_views(objects, classifier.resolution))
+    return classifier.classes, lambda objects: classifier.probabilities(shape_views(objects, classifier.resolution))
 
 
 class DESIGN_SPACE_OT_classify(bpy.types.Operator):
@@ -36,10 +36,11 @@ class DESIGN_SPACE_OT_classify(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
+        classes, probabilities_of = active_class_model(context)
         objects = [o for o in context.selected_objects if o.type == 'MESH' and o.parent is None]
         if not objects:
             raise ValueError("Select the shapes to classify (mesh objects)")
-        classes, probabilities = class_probabilities(context, objects)
+        probabilities = probabilities_of(objects)
         said = []
         for obj, p in zip(objects, probabilities):
             best = int(p.argmax())

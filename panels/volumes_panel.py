@@ -35,7 +35,7 @@ class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
         rows = [a for a in settings.volume_attributes if category in a.classes.split(", ")]
         if rows:
             box = layout.box()
-            box.label(text="Ask for (unticked: the class's typical value)")
+            box.label(text="Ask for (else the typical value):")
             for attribute in rows:
                 row = box.row(align=True)
                 row.prop(attribute, "use", text="")

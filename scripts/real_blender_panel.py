@@ -109,6 +109,7 @@ def build_volumes(path):
     bpy.ops.design_space.learn_volumetric(resolution='32', epochs=60)
     height = settings.volume_attributes["height"]
     height.use, height.value = True, 1.0
+    settings.volume_category = "chair"
     bpy.ops.design_space.generate_volumetric(category="chair", count=4, seed=1, attributes="height=1.0")
     bpy.data.collections["Design Space Demo"].hide_viewport = True
     bpy.ops.object.select_all(action='DESELECT')
