@@ -59,6 +59,19 @@ def online_allowed() -> bool:
     return bool(getattr(bpy.app, "online_access", True))
 
 
+def ensure_pip() -> None:
+    """pip for this Python: Blender from blender.org has it (or ensurepip); a Linux distribution's Blender
+    may have neither, and then the message says what to do instead."""
+    if importlib.util.find_spec("pip") is not None:
+        return
+    result = subprocess.run([sys.executable, "-m", "ensurepip", "--default-pip"], capture_output=True, text=True)
+    importlib.invalidate_caches()
+    if result.returncode != 0 or importlib.util.find_spec("pip") is None:
+        raise ValueError(f"This Blender's Python ({sys.executable}) has no pip, so Design Space cannot install "
+                         "PyTorch itself; install torch with your system's package manager (for example "
+                         "apt install python3-torch) or use Blender from blender.org")
+
+
 def pip_command(variant: str, wheel_folder: str, target: Path) -> list:
     """The pip call: from a folder of wheels (no network), or the pinned build from PyTorch's index."""
     command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--upgrade",
@@ -134,6 +147,8 @@ class DESIGN_SPACE_OT_install_torch(bpy.types.Operator):
         if target is None:
             raise ValueError("Design Space is not installed as an extension, so it has no user folder for PyTorch; "
                              "install torch into Blender's Python instead")
-        job = TorchInstallJob(pip_command(self.variant, self.wheel_folder, target), target)
+        command = pip_command(self.variant, self.wheel_folder, target)
+        ensure_pip()
+        job = TorchInstallJob(command, target)
         start_and_report(self, job, context)
         return {'FINISHED'}

@@ -23,6 +23,13 @@ def test_installs_the_pinned_torch_from_a_wheel_folder(bpy, addon, tmp_path, mon
     _fake_torch_wheel(tmp_path, "9.9.9")  # a newer one the pin must not take
     monkeypatch.setattr(install, "online_allowed", lambda: False)  # a wheel folder needs no network
     target = install.packages_dir(create=True)
+    try:
+        install.ensure_pip()
+    except ValueError:  # a distribution's Blender with neither pip nor ensurepip: a clear refusal instead
+        with pytest.raises(RuntimeError, match="has no pip, so Design Space cannot install PyTorch itself"):
+            bpy.ops.design_space.install_torch(wheel_folder=str(tmp_path))
+        assert not (target / "torch").exists()
+        return
     assert bpy.ops.design_space.install_torch(wheel_folder=str(tmp_path)) == {'FINISHED'}
     installed = (target / "torch" / "__init__.py").read_text()
     assert f"__version__ = '{install.TORCH_VERSION}'" in installed and "FAKE" in installed
