@@ -7,7 +7,7 @@ REAL_BLENDER ?= ../shared/tools/real-blender
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 ZIP := build/design_space-$(VERSION).zip
 
-.PHONY: setup demo test bench build build-platforms real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-volumes-screenshot real-blender-sketch-probe real-blender-training-probe clean
+.PHONY: setup demo test bench build build-platforms real-blender-screenshots real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-volumes-screenshot real-blender-sketch-probe real-blender-training-probe clean
 
 setup: $(VENV)/.ready .data/mpfb2/.complete
 
@@ -38,6 +38,11 @@ build-platforms: setup
 	mkdir -p build/platforms
 	$(PY) $(BLENDER_EXT) build --source-dir . --output-dir build/platforms --split-platforms
 	for zip in build/platforms/design_space-$(VERSION)-*.zip; do $(PY) $(BLENDER_EXT) validate $$zip || exit 1; done
+
+# Every screenshot in the README, from the real Blender 4.3 window (about 15 minutes).
+real-blender-screenshots: real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot \
+		real-blender-comparisons-screenshot real-blender-sketch-probe real-blender-training-probe \
+		real-blender-volumes-screenshot
 
 # The install check inside real Blender 4.3 (not in CI: it needs ../shared/tools/real-blender setup).
 real-blender-check: build

@@ -31,8 +31,10 @@ def show_design_space_tab():
     for area in bpy.context.window_manager.windows[0].screen.areas:
         if area.type == 'VIEW_3D':
             area.spaces.active.show_region_ui = True
-    subprocess.Popen(["xdotool", "sleep", "0.5", "mousemove", "1308", "226", "sleep", "0.3", "click", "1",
-                      "sleep", "0.3", "mousemove", "700", "450"])
+    clicks = ["xdotool", "sleep", "0.5", "mousemove", "1308", "226", "sleep", "0.3", "click", "1", "sleep", "0.3"]
+    for i in range(6):  # fold the sections above Learning (headers 27.5 px apart once folded)
+        clicks += ["mousemove", "1080", str(int(97 + 27.5 * i)), "sleep", "0.2", "click", "1", "sleep", "0.3"]
+    subprocess.Popen(clicks + ["mousemove", "700", "450"])
 
 
 def runner():
