@@ -329,10 +329,12 @@ class VoxelVAE:
 
     def fit(self, grids, labels, condition_vectors, *, epochs: int = 80, learning_rate: float = 2e-3,
             batch_size: int = 16, beta: float = 0.3, class_weight: float = 0.2, masked_share: float = 0.5,
-            mirror: bool = False, seed: int = 0, validation_fraction: float = 0.0, progress=None, should_stop=None):
+            mirror: bool = False, positive_weight: float = 4.0, seed: int = 0, validation_fraction: float = 0.0,
+            progress=None, should_stop=None):
         """Reconstruct every grid from itself or (for `masked_share` of the samples) from a random
         half-space of it with 25–55% of the shape hidden; KL to the prior, weighted by beta per
-        latent dimension relative to the per-voxel loss; cross-entropy of the class head. With `mirror`,
+        latent dimension relative to the per-voxel loss; cross-entropy of the class head. Occupied voxels
+        weigh `positive_weight` times the empty ones, so that thin parts (legs) survive. With `mirror`,
         half the samples are flipped left to right (x), which man-made shapes mostly allow."""
         from .trainer import TrainConfig, train
 
@@ -364,7 +366,7 @@ class VoxelVAE:
             mu, log_var, class_logits = net.encode(y.reshape(-1, r, r, r), known.reshape(-1, r, r, r))
             z = mu + torch.randn_like(mu) * (0.5 * log_var).exp()
             logits = net.decode(z, condition)
-            reconstruction = _weighted_bce(torch, logits, y).mean()
+            reconstruction = _weighted_bce(torch, logits, y, positive_weight=positive_weight).mean()
             kl = -0.5 * (1 + log_var - mu.square() - log_var.exp()).sum(dim=1).mean() / voxels
             classification = torch.nn.functional.cross_entropy(class_logits, label)
             return reconstruction + beta * kl + class_weight * classification / 10

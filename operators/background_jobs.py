@@ -219,7 +219,11 @@ def show_progress(progress: Progress | None) -> None:
     for window in wm.windows:
         window.workspace.status_text_set(status)
         for area in window.screen.areas:
-            if area.type in {'VIEW_3D', 'IMAGE_EDITOR', 'PROPERTIES'}:
+            if area.type == 'VIEW_3D':  # the sidebar only: redrawing the viewport itself costs a frame
+                for region in area.regions:
+                    if region.type == 'UI':
+                        region.tag_redraw()
+            elif area.type in {'IMAGE_EDITOR', 'PROPERTIES'}:
                 area.tag_redraw()
 
 

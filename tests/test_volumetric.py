@@ -94,8 +94,8 @@ def test_interpolation_moves_from_one_shape_to_the_other(trained):
     strip = vae.interpolate(grids[a], grids[b], va, vb, 5) > 0.5
     to_a = [iou(s, grids[a]) for s in strip]
     to_b = [iou(s, grids[b]) for s in strip]
-    assert to_a[0] > to_a[-1] and to_b[-1] > to_b[0]
-    assert to_a[0] > 0.5 and to_b[-1] > 0.5
+    assert to_a[0] > to_a[-1] and to_b[-1] > to_b[0]  # it moves from A towards B
+    assert to_a[0] > to_b[0] + 0.2 and to_b[-1] > to_a[-1] + 0.2  # and starts at A, ends at B
 
 
 def test_model_files_round_trip(trained, tmp_path):
