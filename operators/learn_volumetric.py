@@ -5,10 +5,6 @@ collection); the attributes are the shapes' numeric custom properties."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import bpy
 import numpy as np
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
@@ -16,7 +12,7 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from .background_jobs import runner, start_and_report
 from .mesh_bridge import read_collection
 from .operator_support import reports_errors
-from .train_attribute_predictor import _job_arrays, numeric_attribute_names
+from .train_attribute_predictor import numeric_attribute_names
 from .train_classifier import ClassifierJob, shape_labels
 from .volumetric_support import check_memory, fill_volume_attributes
 
@@ -43,23 +39,11 @@ class VolumetricJob(ClassifierJob):
 
     def __init__(self, shapes, labels, collection: str, classes, names, values, kind: str, resolution: int,
                  epochs: int, validation: float, seed: int):
-        from ..learning.model_files import write_archive
-
-        self.collection, self.classes, self.model_kind = collection, classes, kind
-        self.model_name = MODEL_NAMES[kind]
+        super().__init__(shapes, labels, collection, classes, resolution, epochs, validation, seed,
+                         arrays={"attributes": values}, attribute_names=names, kind=kind)
+        self.model_kind, self.model_name = kind, MODEL_NAMES[kind]
         self.target, self.kind = "occupancy", kind
         self.label = f"Learn volumes of '{collection}'"
-        self.push_undo = True
-        self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
-        self.job_file = self.workdir / "job.npz"
-        arrays = _job_arrays(shapes, np.zeros((len(shapes), 1), np.float32))
-        arrays["labels"] = np.array([classes.index(label) for label in labels], dtype=np.int64)
-        arrays["attributes"] = values
-        write_archive(self.job_file, arrays, {
-            "task": self.task, "shape_names": [s.name for s in shapes], "seed": seed, "classes": classes,
-            "attribute_names": names, "kind": kind, "resolution": resolution, "epochs": epochs,
-            "validation_fraction": validation, "collection": collection,
-            "threads": max(1, (os.cpu_count() or 2) - 1)})
 
     def summary(self, metrics) -> str:
         parts = []

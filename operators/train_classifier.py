@@ -63,7 +63,8 @@ class ClassifierJob(AttributePredictorJob):
     task = "multiview_classifier"
 
     def __init__(self, shapes, labels, collection: str, classes, resolution: int, epochs: int, validation: float,
-                 seed: int, **extra):
+                 seed: int, arrays: dict | None = None, **extra):
+        """`arrays` join the job file's arrays (per-shape data), `extra` its settings."""
         from ..learning.model_files import write_archive
 
         self.collection, self.classes = collection, classes
@@ -73,9 +74,9 @@ class ClassifierJob(AttributePredictorJob):
         self.push_undo = True
         self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
         self.job_file = self.workdir / "job.npz"
-        arrays = _job_arrays(shapes, np.zeros((len(shapes), 1), np.float32))
-        arrays["labels"] = np.array([classes.index(label) for label in labels], dtype=np.int64)
-        write_archive(self.job_file, arrays, {
+        job_arrays = _job_arrays(shapes, np.zeros((len(shapes), 1), np.float32)) | (arrays or {})
+        job_arrays["labels"] = np.array([classes.index(label) for label in labels], dtype=np.int64)
+        write_archive(self.job_file, job_arrays, {
             "task": self.task, "shape_names": [s.name for s in shapes], "seed": seed,
             "classes": classes, "resolution": resolution, "epochs": epochs, "validation_fraction": validation,
             "collection": collection, "threads": max(1, (os.cpu_count() or 2) - 1)} | extra)
