@@ -29,12 +29,10 @@ _class_items: list = []  # Blender needs the enum items kept alive while it show
 
 def _volume_classes(context):
     """The active volumetric model's classes (from the model list: no file is read while drawing)."""
-    settings = context.scene.design_space if context and context.scene else None
-    names = []
-    if settings is not None and settings.models:
-        entry = settings.models[min(settings.active_model_index, len(settings.models) - 1)]
-        if entry.kind in ("voxel_vae", "voxel_logistic"):
-            names = [c for c in entry.target.split(", ") if c]
+    from .operators.model_store import active_volumetric_entry
+
+    entry = active_volumetric_entry(context.scene) if context and context.scene else None
+    names = [c for c in entry.target.split(", ") if c] if entry is not None else []
     _class_items[:] = [(n, n, f"Generate {n} shapes") for n in names] or [("NONE", "(none)", "No volumetric model")]
     return _class_items
 

@@ -64,3 +64,11 @@ def active_model(scene):
         return None
     index = min(settings.active_model_index, len(settings.models) - 1)
     return settings.models[index]
+
+
+def active_volumetric_entry(scene):
+    """The active model's entry if it is a volumetric model (read from the list: no file is opened)."""
+    from ..learning.volumetric import VOLUMETRIC_KINDS
+
+    entry = active_model(scene)
+    return entry if entry is not None and entry.kind in VOLUMETRIC_KINDS else None

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from .mesh_bridge import read_shape
-from .model_store import absolute_path, active_model
+from .model_store import absolute_path, active_volumetric_entry
 
 _loaded: dict = {}  # (path, modification time) -> (model, metadata)
 MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
@@ -16,10 +16,10 @@ MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
 
 def active_volumetric(context):
     """(model entry, model, metadata) of the active model, which must be volumetric."""
-    from ..learning.volumetric import VOLUMETRIC_KINDS, load_volumetric
+    from ..learning.volumetric import load_volumetric
 
-    entry = active_model(context.scene)
-    if entry is None or entry.kind not in VOLUMETRIC_KINDS:
+    entry = active_volumetric_entry(context.scene)
+    if entry is None:
         raise ValueError("Make a volumetric model the active one first (Learn Volumes, or pick one in the model "
                          "list)")
     path = absolute_path(entry.filepath)

@@ -3,16 +3,8 @@ interpolate between two shapes, complete a partial one, classify."""
 
 import bpy
 
+from ..operators.model_store import active_volumetric_entry
 from .sidebar import DesignSpaceSidebar
-
-VOLUMETRIC_KINDS = ("voxel_vae", "voxel_logistic")
-
-
-def _active_volumetric_entry(settings):
-    if not settings.models:
-        return None
-    entry = settings.models[min(settings.active_model_index, len(settings.models) - 1)]
-    return entry if entry.kind in VOLUMETRIC_KINDS else None
 
 
 class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
@@ -25,7 +17,7 @@ class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.operator("design_space.learn_volumetric", icon='MESH_CUBE')
-        entry = _active_volumetric_entry(settings)
+        entry = active_volumetric_entry(context.scene)
         if entry is None:
             layout.label(text="Make a volumetric model active to generate", icon='INFO')
             return
