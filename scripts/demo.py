@@ -372,8 +372,7 @@ def volumes_demo(bpy, addon, seed: int) -> list:
     # Half a chair: the faces right of the middle deleted; a box marks what is missing.
     bridge = addon.operators.mesh_bridge
     whole = bridge.read_shape(chairs[5])
-    centres = np.array([whole.vertices[f].mean(axis=0) for f in np.split(whole.corner_vertices,
-                                                                          np.cumsum(whole.face_sizes)[:-1])])
+    centres = np.add.reduceat(whole.vertices[whole.corner_vertices], whole.loop_starts) / whole.face_sizes[:, None]
     half = addon.shapespace.parts.submesh(whole, centres[:, 0] < 0.0, "Half chair")
     completion = bridge.ensure_collection("Completion")
     with bridge.SceneWriter() as writer:
