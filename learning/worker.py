@@ -270,6 +270,8 @@ def main(argv) -> int:
     from .model_files import read_archive
 
     job_path, workdir = Path(argv[0]), Path(argv[1])
+    if hasattr(os, "nice"):  # the interface (and its software renderer, if any) gets the CPU first
+        os.nice(10)
     try:
         arrays, spec, _ = read_archive(job_path, "job file")
         if spec.get("threads") and spec.get("kind") != "RIDGE":  # closed-form models never need torch

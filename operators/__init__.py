@@ -2,7 +2,7 @@
 
 import bpy
 
-from . import background_jobs
+from . import background_jobs, image_bridge
 from .adjust_part import DESIGN_SPACE_OT_adjust_part
 from .answer_comparison import DESIGN_SPACE_OT_answer_comparison
 from .assemble_parts import DESIGN_SPACE_OT_assemble_parts
@@ -94,6 +94,7 @@ def register():
     add_packages_to_path()  # PyTorch installed on demand into the extension's user folder
     _register_classes()
     background_jobs.register()
+    image_bridge.register()
     background_jobs.runner.listeners.append(show_curves)
     bpy.app.handlers.load_post.append(apply_default_seed)
 
@@ -102,4 +103,5 @@ def unregister():
     if apply_default_seed in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(apply_default_seed)
     background_jobs.unregister()  # stops any running job and its timer first
+    image_bridge.unregister()
     _unregister_classes()

@@ -206,20 +206,28 @@ def show_progress(progress: Progress | None) -> None:
     if state is None:
         return
     if progress is None:
-        state.running, state.progress, state.message = False, 0.0, ""
-        state.last_result = runner.last_summary[1] if runner.last_summary else ""
+        set_quietly(state, running=False, progress=0.0, message="",
+                    last_result=runner.last_summary[1] if runner.last_summary else "")
         status = None
     else:
-        state.running = True
-        state.label = runner.job.label if runner.job else state.label
-        state.progress = 100.0 * min(max(progress.fraction, 0.0), 1.0)
-        state.message = progress.message
+        set_quietly(state, running=True, label=runner.job.label if runner.job else state.label,
+                    progress=100.0 * min(max(progress.fraction, 0.0), 1.0), message=progress.message)
         line = progress.history.get("line") or progress.message
         status = f"{state.label}: {line}   (Esc or Cancel in the Design Space panel stops it)"
     for window in wm.windows:
         window.workspace.status_text_set(status)
+
+
+def set_quietly(group, **values) -> None:
+    """Set add-on properties (strings, numbers, booleans) of `group` as raw values and redraw the sidebars.
+
+    Assigning them through RNA redraws the whole window (an NC_WINDOW notifier), every 3D viewport
+    included: a slow frame on a software-rendered screen, for values only the sidebar shows."""
+    for key, value in values.items():
+        group[key] = value
+    for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
-            if area.type == 'VIEW_3D':  # the sidebar only: redrawing the viewport itself costs a frame
+            if area.type == 'VIEW_3D':
                 for region in area.regions:
                     if region.type == 'UI':
                         region.tag_redraw()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import bpy
 
+from .background_jobs import set_quietly
 from .data_sources import cache_dir, preferences
 
 MODEL_FOLDER = "design_space_models"
@@ -52,9 +53,9 @@ def add_model_entry(scene, name: str, kind: str, path: Path, collection: str, ta
     """List a model in the scene and make it the active one."""
     models = scene.design_space.models
     entry = models.add()
-    entry.name, entry.kind, entry.filepath, entry.part = name, kind, stored_path(path), part
-    entry.collection, entry.target, entry.metrics = collection, target, metrics
-    scene.design_space.active_model_index = len(models) - 1
+    set_quietly(entry, name=name, kind=kind, filepath=stored_path(path), part=part, collection=collection,
+                target=target, metrics=metrics)
+    set_quietly(scene.design_space, active_model_index=len(models) - 1)
     return entry
 
 

@@ -27,7 +27,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .background_jobs import Job, Progress, runner
 from .data_sources import EXTENSION_DIR, preferences
-from .image_bridge import write_image
+from .image_bridge import keep_picture, show_live_picture
 from .mesh_bridge import read_collection
 from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
@@ -110,7 +110,7 @@ class AttributePredictorJob(Job):
         with open(self.workdir / "stderr.txt", "w") as errors:
             process = subprocess.Popen([sys.executable, "-m", "learning.worker", str(self.job_file), str(self.workdir)],
                                        stdout=subprocess.PIPE, stderr=errors, text=True, cwd=str(EXTENSION_DIR),
-                                       env=env)
+                                       env=env, creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0))
             lines: queue.Queue = queue.Queue()
             threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
             final, cancel_sent = None, None
@@ -154,7 +154,7 @@ class AttributePredictorJob(Job):
                    if metrics.get("val_rmse") is not None else f"training RMSE {metrics['train_rmse']:.4g}")
         add_model_entry(context.scene, name, result["kind"], path, self.collection, self.target, summary)
         if outcome.curves is not None:
-            write_image(CURVE_IMAGE, outcome.curves, keep=True)
+            keep_picture(CURVE_IMAGE, outcome.curves)
             if bpy.app.background:
                 from ..learning.training_plot import write_png
 
@@ -194,9 +194,9 @@ def _load_curves(workdir: Path):
 
 
 def show_curves(progress: Progress | None) -> None:
-    """Runner listener: refresh the training-curve image while a job runs."""
+    """Runner listener: refresh the live training curves while a job runs."""
     if progress is not None and progress.history.get("curves") is not None:
-        write_image(CURVE_IMAGE, progress.history["curves"])
+        show_live_picture(CURVE_IMAGE, progress.history["curves"])
 
 
 def attribute_search(context, edit_text):

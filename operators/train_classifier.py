@@ -14,7 +14,7 @@ import numpy as np
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
 from .background_jobs import runner, start_and_report
-from .image_bridge import write_image
+from .image_bridge import keep_picture
 from .mesh_bridge import read_collection
 from .model_store import add_model_entry, new_model_path
 from .operator_support import reports_errors
@@ -92,7 +92,7 @@ class ClassifierJob(AttributePredictorJob):
         from ..learning.multiview import MultiViewClassifier
 
         _, _, extra = MultiViewClassifier.load(path)
-        write_image(CONFUSION_IMAGE, confusion_picture(extra["confusion"]), keep=True)
+        keep_picture(CONFUSION_IMAGE, confusion_picture(extra["confusion"]))
 
     def apply(self, context, outcome):
         metrics = outcome.result["metrics"]
@@ -102,7 +102,7 @@ class ClassifierJob(AttributePredictorJob):
         summary = self.summary(metrics)
         add_model_entry(context.scene, name, self.model_kind, path, self.collection, ", ".join(self.classes), summary)
         if outcome.curves is not None:
-            write_image(CURVE_IMAGE, outcome.curves, keep=True)
+            keep_picture(CURVE_IMAGE, outcome.curves)
         self.pictures(path)
         self._clean()
         return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes ({len(self.classes)} classes): {summary}"

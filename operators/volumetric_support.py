@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from .background_jobs import set_quietly
 from .mesh_bridge import read_shape
 from .model_store import absolute_path, active_volumetric_entry
 
@@ -127,7 +128,6 @@ def fill_volume_attributes(scene, model) -> None:
     rows.clear()
     conditions = model.conditions
     for i, name in enumerate(conditions.attribute_names):
-        row = rows.add()
-        row.name = name
-        row.use, row.value = kept.get(name, (False, float(conditions.mean[i])))
-        row.classes = ", ".join(c for k, c in enumerate(conditions.classes) if not np.isnan(conditions.low[k, i]))
+        use, value = kept.get(name, (False, float(conditions.mean[i])))
+        set_quietly(rows.add(), name=name, use=use, value=value, classes=", ".join(
+            c for k, c in enumerate(conditions.classes) if not np.isnan(conditions.low[k, i])))

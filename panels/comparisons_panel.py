@@ -2,6 +2,7 @@
 
 import bpy
 
+from ..operators.image_bridge import picture_icon
 from ..operators.learn_comparisons import CURVE_IMAGE
 from .sidebar import DesignSpaceSidebar
 
@@ -41,8 +42,7 @@ class DESIGN_SPACE_PT_comparisons(DesignSpaceSidebar, bpy.types.Panel):
         column.operator("design_space.rank_by_attribute", icon='SORTALPHA')
         if bpy.data.collections.get(f"Ordered by {attribute}") is not None:
             column.prop(settings, "ranking_position", slider=True)
-        image = bpy.data.images.get(CURVE_IMAGE)
-        if image is not None:
+        curve = picture_icon(CURVE_IMAGE)
+        if curve is not None:
             layout.label(text="Held-out accuracy (%) by comparisons")
-            image.preview_ensure()
-            layout.template_icon(icon_value=image.preview.icon_id, scale=10.0)
+            layout.template_icon(icon_value=curve, scale=10.0)

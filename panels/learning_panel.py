@@ -2,6 +2,7 @@
 
 import bpy
 
+from ..operators.image_bridge import picture_icon
 from ..operators.train_attribute_predictor import CURVE_IMAGE
 from .sidebar import DesignSpaceSidebar
 
@@ -38,10 +39,9 @@ class DESIGN_SPACE_PT_learning(DesignSpaceSidebar, bpy.types.Panel):
             if job.last_result:
                 layout.label(text=job.last_result, icon='CHECKMARK')
 
-        image = bpy.data.images.get(CURVE_IMAGE)
-        if image is not None:
-            image.preview_ensure()
-            layout.template_icon(icon_value=image.preview.icon_id, scale=8.0)
+        curves = picture_icon(CURVE_IMAGE)
+        if curves is not None:
+            layout.template_icon(icon_value=curves, scale=8.0)
 
         layout.label(text="Models")
         layout.template_list("DESIGN_SPACE_UL_models", "", settings, "models", settings, "active_model_index", rows=3)

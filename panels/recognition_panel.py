@@ -3,6 +3,7 @@
 import bpy
 
 from ..operators.find_similar import THUMBNAIL
+from ..operators.image_bridge import picture_icon
 from ..operators.train_classifier import CONFUSION_IMAGE
 from .sidebar import DesignSpaceSidebar
 
@@ -22,23 +23,20 @@ class DESIGN_SPACE_PT_recognition(DesignSpaceSidebar, bpy.types.Panel):
         row.operator("design_space.classify", icon='VIEWZOOM')
         row.operator("design_space.find_similar", icon='ZOOM_SELECTED')
         layout.operator("design_space.sketch_search", icon='OUTLINER_OB_GREASEPENCIL')
-        sketch = bpy.data.images.get("Design Space Sketch")
+        sketch = picture_icon("Design Space Sketch")
         if sketch is not None and settings.matches:
-            sketch.preview_ensure()
-            layout.template_icon(icon_value=sketch.preview.icon_id, scale=3.0)
-        confusion = bpy.data.images.get(CONFUSION_IMAGE)
+            layout.template_icon(icon_value=sketch, scale=3.0)
+        confusion = picture_icon(CONFUSION_IMAGE)
         if confusion is not None:
             layout.label(text="Held-out confusion (rows: true, columns: predicted)")
-            confusion.preview_ensure()
-            layout.template_icon(icon_value=confusion.preview.icon_id, scale=6.0)
+            layout.template_icon(icon_value=confusion, scale=6.0)
         if settings.matches:
             layout.label(text="Most similar:")
             grid = layout.grid_flow(columns=3, even_columns=True)
             for rank in range(len(settings.matches)):
-                image = bpy.data.images.get(THUMBNAIL.format(rank))
-                if image is not None:
-                    image.preview_ensure()
-                    grid.template_icon(icon_value=image.preview.icon_id, scale=3.0)
+                thumbnail = picture_icon(THUMBNAIL.format(rank))
+                if thumbnail is not None:
+                    grid.template_icon(icon_value=thumbnail, scale=3.0)
             names = layout.column(align=True)
             for rank, match in enumerate(settings.matches):  # full names, one a line, under the pictures
                 names.label(text=f"{rank + 1}. {match.name}  {match.score:.3f}")

@@ -3,17 +3,17 @@ attribute sliders and edit meshes with them."""
 
 import bpy
 
+from ..operators.image_bridge import picture_icon
 from ..operators.learn_attributes import FIT_IMAGE
 from ..operators.learn_shape_space import VARIANCE_IMAGE
 from .sidebar import DesignSpaceSidebar
 
 
 def _picture(layout, name: str, caption: str) -> None:
-    image = bpy.data.images.get(name)
-    if image is not None:
+    icon = picture_icon(name)
+    if icon is not None:
         layout.label(text=caption)
-        image.preview_ensure()
-        layout.template_icon(icon_value=image.preview.icon_id, scale=10.0)
+        layout.template_icon(icon_value=icon, scale=10.0)
 
 
 class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):

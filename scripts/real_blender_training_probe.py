@@ -17,6 +17,52 @@ MODULE = "bl_ext.user_default.design_space"
 args = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
 shot = args[args.index("--shot") + 1] if "--shot" in args else None
 state = {"gaps": [], "messages": set(), "phase": "idle", "last": None, "results": {}}
+calls = []  # (start, seconds, what): Python run by Blender between two probe ticks, to explain slow frames
+
+
+def timed(what, function):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            calls.append((start, time.perf_counter() - start, what))
+    return wrapper
+
+
+# Blender passes a registered method as many arguments as its code names: the wrappers keep the count.
+METHOD_WRAPPERS = {
+    "draw": lambda f: (lambda self, context: f(self, context)),
+    "modal": lambda f: (lambda self, context, event: f(self, context, event)),
+    "draw_item": lambda f: (lambda self, context, layout, data, item, icon, active_data, active_propname, index:
+                            f(self, context, layout, data, item, icon, active_data, active_propname, index)),
+}
+
+
+def instrument():
+    """Time the add-on's main-thread Python (timer, listeners, panel draws, the modal handler) and note
+    when the viewport's regions are drawn, so each slow frame can be split into its parts."""
+    module = sys.modules[MODULE]
+    calls.append((time.perf_counter(), 0.0, "instrumented"))
+    jobs = runner()
+    jobs._poll = timed("job timer", jobs._poll)
+    jobs.listeners[:] = [timed(getattr(f, "__name__", "listener"), f) for f in jobs.listeners]
+    for cls in module.panels.classes + module.operators.classes:
+        for name, wrap in METHOD_WRAPPERS.items():
+            if name in cls.__dict__:
+                setattr(cls, name, wrap(timed(f"{cls.__name__}.{name}", cls.__dict__[name])))
+    for region in ("WINDOW", "UI", "HEADER"):
+        bpy.types.SpaceView3D.draw_handler_add(
+            lambda r=region: calls.append((time.perf_counter(), 0.0, f"draw {r}")), (), region, 'POST_PIXEL')
+
+
+def explain(start, end):
+    """What ran between two ticks: Python seconds per callback and which regions were drawn."""
+    parts = {}
+    for when, seconds, what in calls:
+        if start <= when <= end:
+            parts[what] = parts.get(what, 0.0) + seconds
+    return {what: round(1000 * seconds, 1) for what, seconds in parts.items()}
 
 
 def view3d_override():
@@ -41,14 +87,32 @@ def runner():
     return sys.modules[MODULE + ".operators.background_jobs"].runner
 
 
+PHASES = ("idle", "idle_sidebar", "training", "cancelling")
+
+
+def gap_figures(gaps):
+    gaps = sorted(gaps)
+    return {"max_gap_ms": 1000 * gaps[-1], "median_gap_ms": 1000 * gaps[len(gaps) // 2],
+            "p99_gap_ms": 1000 * gaps[int(0.99 * len(gaps))], "frames": len(gaps),
+            "frames_over_100_ms": sum(gap > 0.1 for gap in gaps)}
+
+
+def redraw_sidebar():
+    for area in bpy.context.window_manager.windows[0].screen.areas:
+        if area.type == 'VIEW_3D':
+            next(r for r in area.regions if r.type == 'UI').tag_redraw()
+
+
 def probe():
     """Runs every 10 ms; a long gap between runs is a frame the UI could not draw."""
     now = time.perf_counter()
-    if state["last"] is not None and state["phase"] in ("idle", "training", "cancelling"):
+    if state["last"] is not None and state["phase"] in PHASES:
         state["gaps"].append(now - state["last"])
         job = bpy.context.window_manager.design_space_job
-        state.setdefault("slow", []).append((round(1000 * (now - state["last"])), state["phase"], job.running,
-                                             job.message[:40]))
+        state.setdefault("slow", []).append((round(1000 * (now - state["last"])), state["phase"],
+                                             round(now - state.get("started", now), 2), job.running,
+                                             job.message[:40], explain(state["last"], now)))
+        del calls[:-200]
     state["last"] = now
     job = bpy.context.window_manager.design_space_job
     if job.running:
@@ -57,13 +121,18 @@ def probe():
     if phase == "idle":  # the same probe with nothing running: what this screen costs per frame anyway
         if "idle_since" not in state:
             state["idle_since"] = now
+            instrument()
             show_design_space_tab()
         for area in bpy.context.window_manager.windows[0].screen.areas:
             area.tag_redraw()
+        if now - state["idle_since"] > 5:  # the clicks that fold the sections take about 4 s
+            state["results"]["idle"] = gap_figures(state["gaps"])
+            state["gaps"].clear()
+            state.update(phase="idle_sidebar", idle_since=now)
+    elif phase == "idle_sidebar":  # nothing running, only the sidebar redrawn: what a progress update costs
+        redraw_sidebar()
         if now - state["idle_since"] > 3:
-            gaps = sorted(state["gaps"])
-            state["results"]["idle"] = {"max_gap_ms": 1000 * gaps[-1], "median_gap_ms": 1000 * gaps[len(gaps) // 2],
-                                        "frames": len(gaps)}
+            state["results"]["idle_sidebar"] = gap_figures(state["gaps"])
             state["gaps"].clear()
             state["phase"] = "start"
     elif phase == "start":
@@ -71,6 +140,7 @@ def probe():
         with bpy.context.temp_override(**view3d_override()):
             bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', target="height", epochs=4000,
                                                            learning_rate=0.003)
+        state["results"]["start_click_ms"] = 1000 * (time.perf_counter() - now)  # read shapes, write job, spawn
         state.update(phase="training", started=now)
     elif phase == "training":
         job = bpy.context.window_manager.design_space_job
@@ -82,10 +152,7 @@ def probe():
             state["results"]["train"] = {"seconds": now - state["started"], "summary": runner().last_summary,
                                          "models": len(bpy.context.scene.design_space.models),
                                          "progress_messages": len(state["messages"]),
-                                         "max_gap_ms": 1000 * max(state["gaps"]),
-                                         "median_gap_ms": 1000 * sorted(state["gaps"])[len(state["gaps"]) // 2],
-                                         "p99_gap_ms": 1000 * sorted(state["gaps"])[int(0.99 * len(state["gaps"]))],
-                                         "frames": len(state["gaps"])}
+                                         **gap_figures(state["gaps"])}
             state["gaps"].clear()
             with bpy.context.temp_override(**view3d_override()):
                 bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', target="seat_height",
@@ -96,6 +163,7 @@ def probe():
             # press Esc over the viewport, as a user would; the training operator's modal handler cancels
             subprocess.Popen(["xdotool", "mousemove", "500", "400", "sleep", "0.2", "key", "Escape"])
             state["cancel_sent"] = now
+            state["results"]["esc_sent_at"] = round(now - state["started"], 2)
             state["cancelled_by"] = "Esc"
         if state.get("cancel_sent") and now - state["cancel_sent"] > 4 and runner().running \
                 and state["cancelled_by"] == "Esc":
@@ -107,9 +175,11 @@ def probe():
                                           "cancelled_by": state["cancelled_by"],
                                           "summary": runner().last_summary,
                                           "models": len(bpy.context.scene.design_space.models),
-                                          "max_gap_ms": 1000 * max(state["gaps"])}
+                                          **gap_figures(state["gaps"])}
             state["phase"] = "done"
-            state["results"]["slowest_frames"] = sorted(state["slow"], reverse=True)[:6]
+            state["results"]["slowest_frames"] = {
+                phase: sorted((f for f in state["slow"] if f[1] == phase), key=lambda frame: -frame[0])[:5]
+                for phase in PHASES}
             print("TRAINING_PROBE " + json.dumps(state["results"]), flush=True)
             bpy.ops.wm.quit_blender()
             return None

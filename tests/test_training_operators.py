@@ -189,3 +189,33 @@ def test_an_attribute_no_shape_has_lists_the_ones_there_are(bpy, chairs):
     bpy.context.scene.design_space.predictor_target = "height"
     assert bpy.ops.design_space.train_attribute_predictor('INVOKE_DEFAULT', model_kind='RIDGE') == {'FINISHED'}
     assert bpy.context.scene.design_space.models[0].target == "height"
+
+
+def test_a_jobs_last_picture_shows_at_once_and_is_packed_into_the_saved_file(bpy, addon, tmp_path):
+    """In the interface a job's last picture must not touch Image pixels (that redraws every viewport):
+    the panel shows it from a preview, and saving the file packs it into an Image."""
+    bridge, name = addon.operators.image_bridge, "Design Space Test Picture"
+    rgba = np.zeros((32, 64, 4), np.float32)
+    rgba[..., 0] = np.linspace(0, 1, 64)[None, :]
+    rgba[..., 1] = np.linspace(0, 1, 32)[:, None]  # top row first: green grows downwards
+    rgba[..., 3] = 1.0
+    bridge.keep_picture(name, rgba, at_once=False)
+    assert bpy.data.images.get(name) is None
+    preview = bridge._live["previews"][name]
+    assert bridge.picture_icon(name) == preview.icon_id  # (icon ids are 0 without a window)
+    assert tuple(preview.image_size) == (64, 32)
+    shown = np.empty(64 * 32 * 4, np.float32)
+    preview.image_pixels_float.foreach_get(shown)
+    np.testing.assert_allclose(shown.reshape(32, 64, 4)[::-1], rgba, atol=1 / 255)  # bottom row first
+
+    blend = tmp_path / "pictures.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    image = bpy.data.images[name]
+    assert image.packed_file is not None and tuple(image.size) == (64, 32)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert bridge.picture_icon(name) is None  # the live picture belonged to the closed file
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    pixels = np.empty(64 * 32 * 4, np.float32)
+    bpy.data.images[name].pixels.foreach_get(pixels)
+    np.testing.assert_allclose(pixels.reshape(32, 64, 4)[::-1], rgba, atol=1 / 255)
+    assert bridge.picture_icon(name) is not None
