@@ -92,19 +92,21 @@ class AttributePredictorJob(Job):
     """Trains in a separate Python process (learning/worker.py): nothing competes with the UI."""
 
     def __init__(self, shapes, targets, target: str, collection: str, kind: str, config, lam: float, seed: int):
-        from ..learning.model_files import write_archive
-
         self.target, self.collection, self.kind = target, collection, kind
         self.label = f"Train '{target}' predictor"
         self.push_undo = True
         self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
         self.job_file = self.workdir / "job.npz"
-        write_archive(self.job_file, _job_arrays(shapes, targets), {
+        self.job_contents = (_job_arrays(shapes, targets), {
             "task": "attribute_predictor", "shape_names": [s.name for s in shapes], "seed": seed, "kind": kind,
             "config": config.to_dict(), "lam": lam, "target": target, "collection": collection,
             "threads": max(1, (os.cpu_count() or 2) - 1)})  # one core stays with Blender's interface
 
     def work(self, report, should_stop):
+        from ..learning.model_files import write_archive
+
+        write_archive(self.job_file, *self.job_contents)  # here, off the main thread: hashing takes a while
+        self.job_contents = None
         python_path = [str(EXTENSION_DIR)] + [p for p in sys.path if p and Path(p).exists()]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(python_path), PYTHONUNBUFFERED="1")
         with open(self.workdir / "stderr.txt", "w") as errors:

@@ -65,8 +65,6 @@ class ClassifierJob(AttributePredictorJob):
     def __init__(self, shapes, labels, collection: str, classes, resolution: int, epochs: int, validation: float,
                  seed: int, arrays: dict | None = None, **extra):
         """`arrays` join the job file's arrays (per-shape data), `extra` its settings."""
-        from ..learning.model_files import write_archive
-
         self.collection, self.classes = collection, classes
         self.target, self.kind = "category", "MVCNN"
         self.label = f"Train {'classifier' if self.task == 'multiview_classifier' else 'sketch search'} on " \
@@ -76,7 +74,7 @@ class ClassifierJob(AttributePredictorJob):
         self.job_file = self.workdir / "job.npz"
         job_arrays = _job_arrays(shapes, np.zeros((len(shapes), 1), np.float32)) | (arrays or {})
         job_arrays["labels"] = np.array([classes.index(label) for label in labels], dtype=np.int64)
-        write_archive(self.job_file, job_arrays, {
+        self.job_contents = (job_arrays, {
             "task": self.task, "shape_names": [s.name for s in shapes], "seed": seed,
             "classes": classes, "resolution": resolution, "epochs": epochs, "validation_fraction": validation,
             "collection": collection, "threads": max(1, (os.cpu_count() or 2) - 1)} | extra)
