@@ -113,7 +113,7 @@ real-blender-training-probe: build
 		blender --command extension install-file -r user_default -e $(ZIP) && \
 		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_panel.blend && \
 		blender /tmp/design_space_panel.blend --python scripts/real_blender_training_probe.py -- \
-			--shot $(CURDIR)/docs/screenshots/learning_panel.png'
+			--shot $(CURDIR)/docs/screenshots/learning_panel.png --out $(CURDIR)/docs/training_probe.json'
 
 clean:
 	rm -rf build demo_output bench_output

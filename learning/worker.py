@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 CURVES_EVERY_SECONDS = 0.25
+PLOT_SIZE = (480, 360)  # 4:3 fills the sidebar's square picture better than a wide plot
 
 
 def emit(message: dict) -> None:
@@ -58,7 +59,7 @@ def epoch_reporter(workdir: Path, start: float):
         now = time.perf_counter()
         curves = False
         if now - last_plot[0] > CURVES_EVERY_SECONDS or progress.epoch == progress.epochs:
-            write_curves(workdir / "curves.npy", plot_curves(history, 512, 256, log_scale=True))
+            write_curves(workdir / "curves.npy", plot_curves(history, *PLOT_SIZE, log_scale=True))
             last_plot[0], curves = now, True
         val = f" · val {progress.val_loss:.3g}" if progress.val_loss is not None else ""
         emit({"type": "progress", "fraction": start + (1 - start) * progress.fraction, "line": progress.line(),
@@ -109,7 +110,7 @@ def run_attribute_predictor(arrays: dict, spec: dict, workdir: Path) -> dict:
         return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": report.message}
     if report.history is not None and len(report.history):
         write_curves(workdir / "curves.npy",
-                     plot_curves(report.history, 512, 256, log_scale=True, best_epoch=report.best_epoch))
+                     plot_curves(report.history, *PLOT_SIZE, log_scale=True, best_epoch=report.best_epoch))
     model.save(workdir / "model.npz", collection=spec["collection"])
     return {"type": "done", "stop_reason": report.stop_reason, "ok": report.ok, "message": report.message,
             "metrics": {k: v for k, v in report.metrics.items() if isinstance(v, (int, float)) or v is None},
@@ -145,7 +146,7 @@ def run_multiview_classifier(arrays: dict, spec: dict, workdir: Path) -> dict:
                        progress=on_epoch, should_stop=cancel.exists)
     if result.stop_reason == "cancelled":
         return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
-    write_curves(workdir / "curves.npy", plot_curves(result.history, 512, 256, log_scale=True))
+    write_curves(workdir / "curves.npy", plot_curves(result.history, *PLOT_SIZE, log_scale=True))
     metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx))}
     confusion = np.zeros((len(spec["classes"]),) * 2, dtype=np.int64)
     if len(held_idx):
@@ -189,7 +190,7 @@ def run_sketch_retrieval(arrays: dict, spec: dict, workdir: Path) -> dict:
                        seed=spec["seed"], progress=on_epoch, should_stop=cancel.exists)
     if result.stop_reason == "cancelled":
         return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
-    write_curves(workdir / "curves.npy", plot_curves(result.history, 512, 256, log_scale=True))
+    write_curves(workdir / "curves.npy", plot_curves(result.history, *PLOT_SIZE, log_scale=True))
     metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx))}
     if len(held_idx):
         rng = np.random.default_rng(spec["seed"])
@@ -246,7 +247,7 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
                            l2=spec.get("l2", 1e-4), seed=spec["seed"], progress=on_epoch, should_stop=cancel.exists)
     if result.stop_reason == "cancelled":
         return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
-    write_curves(workdir / "curves.npy", plot_curves(result.history, 512, 256, log_scale=True))
+    write_curves(workdir / "curves.npy", plot_curves(result.history, *PLOT_SIZE, log_scale=True))
     model.size_weights = fit_size_model(vectors[train_idx], sizes[train_idx])
     metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)),
                "seconds_per_epoch": float(result.seconds / max(result.epochs_run, 1))}

@@ -41,7 +41,7 @@ class DESIGN_SPACE_PT_learning(DesignSpaceSidebar, bpy.types.Panel):
 
         curves = picture_icon(CURVE_IMAGE)
         if curves is not None:
-            layout.template_icon(icon_value=curves, scale=8.0)
+            layout.template_icon(icon_value=curves, scale=11.0)
 
         layout.label(text="Models")
         layout.template_list("DESIGN_SPACE_UL_models", "", settings, "models", settings, "active_model_index", rows=3)

@@ -1,14 +1,21 @@
 """In the real Blender window: start training from the UI, measure how responsive the UI stays,
 take a screenshot mid-training, then start again and cancel. Prints `TRAINING_PROBE {json}`.
 
-    blender SCENE.blend --python scripts/real_blender_training_probe.py -- --shot OUT.png
+A timer ticks every 10 ms; a longer gap between ticks is a frame the interface spent drawing or waiting.
+Phases: idle (every area redrawn each tick: what this screen costs anyway), idle_sidebar (only the
+sidebar: what a progress update costs with nothing running), training, cancelling (a second training
+stopped with Esc). The slowest frames are split into the add-on's Python and the regions drawn.
+
+    blender SCENE.blend --python scripts/real_blender_training_probe.py -- --shot OUT.png [--out FIGURES.json]
 (SCENE.blend from real_blender_panel.py --build; run under ../shared/tools/real-blender run --gui)
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import bpy  # noqa: I001
 import addon_utils
@@ -16,6 +23,7 @@ import addon_utils
 MODULE = "bl_ext.user_default.design_space"
 args = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
 shot = args[args.index("--shot") + 1] if "--shot" in args else None
+out = args[args.index("--out") + 1] if "--out" in args else None
 state = {"gaps": [], "messages": set(), "phase": "idle", "last": None, "results": {}}
 calls = []  # (start, seconds, what): Python run by Blender between two probe ticks, to explain slow frames
 
@@ -92,9 +100,38 @@ PHASES = ("idle", "idle_sidebar", "training", "cancelling")
 
 def gap_figures(gaps):
     gaps = sorted(gaps)
+    drawn = [gap for gap in gaps if gap > 0.02]  # ticks that waited for a redraw (the probe ticks every 10 ms)
     return {"max_gap_ms": 1000 * gaps[-1], "median_gap_ms": 1000 * gaps[len(gaps) // 2],
+            "drawn_frames": len(drawn), "drawn_median_ms": 1000 * drawn[len(drawn) // 2] if drawn else 0.0,
             "p99_gap_ms": 1000 * gaps[int(0.99 * len(gaps))], "frames": len(gaps),
             "frames_over_100_ms": sum(gap > 0.1 for gap in gaps)}
+
+
+def cpu_ticks():
+    """{pid: (name, nice, CPU ticks so far)} from /proc (the chroot has no ps)."""
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        ticks[stat.parent.name] = (name, int(fields[16]), int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def cpu_shares(since, before, now):
+    """The busiest processes between two cpu_ticks() calls: name, nice, % of one core."""
+    after, hz = cpu_ticks(), os.sysconf("SC_CLK_TCK")
+    used = [(100 * (t - before[pid][2]) / hz / (now - since), name, nice)
+            for pid, (name, nice, t) in after.items() if pid in before]
+    return [f"{name} (nice {nice}): {share:.0f}%" for share, name, nice in sorted(used, reverse=True)[:5]]
+
+
+def epoch_of(message):
+    """150 from "epoch 150/4000 · …" (0 before the first epoch): the screenshot waits for curves to show."""
+    words = message.split()
+    return int(words[1].split("/")[0]) if len(words) > 1 and words[0] == "epoch" else 0
 
 
 def redraw_sidebar():
@@ -144,10 +181,13 @@ def probe():
         state.update(phase="training", started=now)
     elif phase == "training":
         job = bpy.context.window_manager.design_space_job
-        if shot and not state.get("shot_taken") and job.running and job.message.startswith("epoch 1"):
+        if shot and not state.get("shot_taken") and job.running and epoch_of(job.message) >= 150:
             subprocess.run(["import", "-window", "root", shot], check=False)
+            state["cpu_since"] = (now, cpu_ticks())
             state["shot_taken"] = True
             state["last"] = time.perf_counter()  # the screenshot's own pause is not the UI's
+        if "cpu_since" in state and now - state["cpu_since"][0] > 2:  # who used the CPU meanwhile
+            state["results"]["cpu_while_training"] = cpu_shares(*state.pop("cpu_since"), now)
         if not runner().running:
             state["results"]["train"] = {"seconds": now - state["started"], "summary": runner().last_summary,
                                          "models": len(bpy.context.scene.design_space.models),
@@ -181,6 +221,8 @@ def probe():
                 phase: sorted((f for f in state["slow"] if f[1] == phase), key=lambda frame: -frame[0])[:5]
                 for phase in PHASES}
             print("TRAINING_PROBE " + json.dumps(state["results"]), flush=True)
+            if out:
+                Path(out).write_text(json.dumps(state["results"], indent=1) + "\n")
             bpy.ops.wm.quit_blender()
             return None
     return 0.01

@@ -44,8 +44,8 @@ def test_mlp_learns_height_with_progress_curves_and_a_safe_model_file(bpy, addon
     path = addon.operators.model_store.absolute_path(models[0].filepath)
     assert path.exists() and path not in before and path.with_suffix(".png").exists()
     image = bpy.data.images["Design Space Training"]
-    assert tuple(image.size) == (512, 256)
-    pixels = np.empty(512 * 256 * 4, np.float32)
+    assert tuple(image.size) == (480, 360)
+    pixels = np.empty(480 * 360 * 4, np.float32)
     image.pixels.foreach_get(pixels)
     assert len(np.unique(pixels.reshape(-1, 4)[:, :3], axis=0)) > 5  # curves, axes, background
     from learning.models import load_model
