@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off")
 
 
@@ -21,7 +23,8 @@ class DatasetFile:
 
 
 def scan_dataset(directory) -> list[DatasetFile]:
-    """Every mesh file below `directory`, sorted by folder and name.
+    """Every mesh file below `directory`, sorted by folder and name; symlinked folders are
+    followed (each real folder once, so a link loop ends).
 
     Raises FileNotFoundError / NotADirectoryError / ValueError with a message that names the
     folder and what to do.
@@ -36,8 +39,14 @@ def scan_dataset(directory) -> list[DatasetFile]:
     if not os.access(root, os.R_OK | os.X_OK):
         raise PermissionError(f"Dataset folder '{root}' cannot be read; check its permissions")
     files = []
-    for current, subdirs, names in os.walk(root):
-        subdirs.sort()
+    visited = set()  # real paths of folders walked: symlinked class folders are followed, link loops are not
+    for current, subdirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(current)
+        if real in visited:
+            subdirs[:] = []
+            continue
+        visited.add(real)
+        subdirs[:] = sorted(d for d in subdirs if os.path.realpath(os.path.join(current, d)) not in visited)
         folders = Path(current).relative_to(root).parts
         for name in sorted(names):
             path = Path(current) / name
@@ -69,3 +78,17 @@ def check_stl(path) -> str | None:
         return (f"{path.name}: not a valid binary STL (declares {triangles} triangles, "
                 f"which needs {84 + 50 * triangles} bytes, but the file has {size})")
     return None
+
+
+def read_npy_header(stream) -> tuple:
+    """(shape, fortran_order, dtype) from the header of a .npy stream, before any data is read;
+    ValueError when it is no .npy header."""
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(stream)
+        if version in ((2, 0), (3, 0)):
+            return np.lib.format.read_array_header_2_0(stream)
+    except (ValueError, SyntaxError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
+    raise ValueError(f"unknown .npy version {version}")

@@ -45,3 +45,14 @@ def test_check_stl_accepts_sound_files_and_names_broken_ones(tmp_path):
     good = (tmp_path / "good.stl").read_bytes()
     (tmp_path / "cut.stl").write_bytes(good[:-20])
     assert "cut.stl: not a valid binary STL" in check_stl(tmp_path / "cut.stl")
+
+
+def test_scan_follows_symlinked_folders_once_and_ends_link_loops(tmp_path):
+    (tmp_path / "store" / "lamps").mkdir(parents=True)
+    write_obj(tmp_path / "store" / "lamps" / "l.obj")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "lamps").symlink_to(tmp_path / "store" / "lamps", target_is_directory=True)
+    (tmp_path / "data" / "lamps_again").symlink_to(tmp_path / "store" / "lamps", target_is_directory=True)
+    (tmp_path / "store" / "lamps" / "up").symlink_to(tmp_path / "data", target_is_directory=True)
+    files = scan_dataset(tmp_path / "data")
+    assert [(f.path.name, f.category) for f in files] == [("l.obj", "lamps")]
