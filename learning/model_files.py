@@ -35,6 +35,11 @@ METADATA_MEMBER = "__metadata__"
 HASH_MEMBER = "__hash__"
 _ALLOWED_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 _ZIP_MAGIC = b"PK\x03\x04"
+# The most all arrays of a file may declare together, per kind of file: far above what Design
+# Space writes (a large multi-view network is ~50 MB; a job of 1,000 meshes ~1 GB), far below
+# what would exhaust a machine's memory.
+SIZE_LIMITS = {"model file": 2 << 30, "dataset file": 8 << 30, "job file": 8 << 30}
+_MAX_MEMBERS = 100_000
 
 
 class ModelFileError(ValueError):
@@ -147,12 +152,81 @@ def write_archive(path, arrays: dict, metadata: dict) -> str:
     return digest
 
 
-def read_archive(path, what: str = "model file", error=ModelFileError, fix: str = "save or export it again"):
+def _size_text(count: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} byte" + ("" if count == 1 else "s")
+
+
+def _checked_members(path, infos, size: int, limit: int, what: str, error, fix, foreign):
+    """The archive's members, each checked from the zip's directory alone (no byte of data read):
+    a `.npy` name, stored uncompressed (the writer never compresses, so a compressed member can
+    only be damage or a decompression bomb), and a declared size that fits inside the file and,
+    all members together, under `limit`."""
+    if len(infos) > _MAX_MEMBERS:
+        raise error(path, f"it declares {len(infos)} members, more than any Design Space {what} holds "
+                    f"({_MAX_MEMBERS}); nothing was loaded", foreign)
+    declared = 0
+    for info in infos:
+        if not info.filename.endswith(".npy"):
+            raise error(path, f"it holds '{info.filename}', which is not a numpy array (a torch.save or pickle "
+                        f"archive?), so it is not a Design Space {what}; nothing was loaded", foreign)
+        name = info.filename[:-4]
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise error(path, f"array '{name}' is compressed (zip method {info.compress_type}, "
+                        f"{_size_text(info.compress_size)} unpacking to {_size_text(info.file_size)}); Design Space "
+                        "writes every array uncompressed, so it was refused without being unpacked", foreign)
+        end = info.header_offset + 30 + len(info.filename.encode("utf-8")) + info.file_size
+        if info.file_size != info.compress_size or end > size:
+            raise error(path, f"array '{name}' declares {_size_text(info.file_size)} but the {what} holds only "
+                        f"{_size_text(size)} (truncated or forged); nothing was loaded", fix if end > size else foreign)
+        declared += info.file_size
+    if declared > size:
+        raise error(path, f"its arrays declare {_size_text(declared)} together, more than the "
+                    f"{_size_text(size)} file holds (overlapping members); nothing was loaded", foreign)
+    if declared > limit:
+        raise error(path, f"its arrays declare {_size_text(declared)}, more than a {what} may hold "
+                    f"({_size_text(limit)}); nothing was loaded", foreign)
+    return infos
+
+
+def _read_member(member, info, name: str, path, what: str, error, fix, foreign) -> np.ndarray:
+    """One `.npy` member: its header parsed and checked (dtype, shape × item size = the stored
+    size) before its data is read into an array of exactly that size."""
+    from . import shapespace
+
+    try:
+        shape, fortran_order, dtype = shapespace("dataset_files").read_npy_header(member)
+    except ValueError as exc:
+        raise error(path, f"array '{name}' has a corrupt header ({exc})", fix) from None
+    if dtype.hasobject:
+        raise error(path, f"array '{name}' holds pickled Python objects; it was refused without being "
+                    "loaded (Design Space files hold only numbers)", foreign)
+    if dtype.kind not in _ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise error(path, f"array '{name}' has dtype {dtype}, which Design Space files never hold", foreign)
+    count = math.prod(shape)
+    header_bytes = member.tell()
+    if header_bytes + count * dtype.itemsize != info.file_size:
+        raise error(path, f"array '{name}' declares shape {tuple(shape)} of {dtype} "
+                    f"({_size_text(count * dtype.itemsize)}) but {_size_text(info.file_size - header_bytes)} "
+                    "are stored (truncated or forged); nothing was loaded", foreign)
+    flat = np.empty(count, dtype=dtype)
+    if count and member.readinto(memoryview(flat.view(np.uint8))) != flat.nbytes:
+        raise error(path, f"the {what} is truncated (array '{name}' ends early)", fix)
+    return flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
+
+
+def read_archive(path, what: str = "model file", error=ModelFileError, fix: str = "save or export it again",
+                 max_bytes: int | None = None):
     """(arrays, metadata dict, content hash) of a file written by `write_archive`, verified.
 
-    Every failure raises `error(path, problem, fix)`; no member is ever unpickled.
+    Every failure raises `error(path, problem, fix)`; no member is ever unpickled, and every
+    member's size, dtype and shape are checked against the file's size and `max_bytes` (by
+    default the limit of `what` in SIZE_LIMITS) before a byte of its data is read.
     """
     path = Path(path)
+    foreign = f"Choose a {what} that Design Space saved; this one was not written by it"
     if not path.exists():
         raise error(path, f"the {what} does not exist", "Check the path (a relative path is relative to the .blend "
                     "file or the current folder) or " + fix)
@@ -171,36 +245,25 @@ def read_archive(path, what: str = "model file", error=ModelFileError, fix: str 
         else:
             kind = "not an .npz (zip) archive"
         raise error(path, f"this is {kind}, not a Design Space {what}; it was not loaded "
-                    "(Design Space never unpickles files)", fix)
+                    "(Design Space never unpickles files)", foreign)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise error(path, f"the {what} is truncated or corrupt ({exc})", fix) from None
     arrays = {}
+    limit = SIZE_LIMITS.get(what, SIZE_LIMITS["model file"]) if max_bytes is None else int(max_bytes)
     with archive:
-        infos = archive.infolist()
-        for info in infos:
-            if not info.filename.endswith(".npy"):
-                raise error(path, f"it holds '{info.filename}', which is not a numpy array (a torch.save or pickle "
-                            f"archive?), so it is not a Design Space {what}; nothing was loaded", fix)
+        infos = _checked_members(path, archive.infolist(), size, limit, what, error, fix, foreign)
         names = {info.filename[:-4] for info in infos}
         if METADATA_MEMBER not in names or HASH_MEMBER not in names:
-            raise error(path, f"it is an .npz archive but not a Design Space {what} (no metadata)", fix)
+            raise error(path, f"it is an .npz archive but not a Design Space {what} (no metadata)", foreign)
         for info in infos:
             name = info.filename[:-4]
             try:
                 with archive.open(info) as member:
-                    a = np.lib.format.read_array(member, allow_pickle=False)
-            except ValueError as exc:
-                if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-                    raise error(path, f"array '{name}' holds pickled Python objects; it was refused without being "
-                                "loaded (Design Space files hold only numbers)", fix) from None
-                raise error(path, f"array '{name}' is corrupt ({exc})", fix) from None
+                    arrays[name] = _read_member(member, info, name, path, what, error, fix, foreign)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, MemoryError) as exc:
                 raise error(path, f"the {what} is truncated or corrupt (array '{name}': {exc})", fix) from None
-            if a.dtype.hasobject or a.dtype.kind not in _ALLOWED_KINDS:
-                raise error(path, f"array '{name}' has dtype {a.dtype}, which Design Space files never hold", fix)
-            arrays[name] = a
     metadata_array = arrays.pop(METADATA_MEMBER)
     hash_array = arrays.pop(HASH_MEMBER)
     if metadata_array.dtype != np.uint8 or hash_array.dtype != np.uint8:

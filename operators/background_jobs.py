@@ -9,6 +9,7 @@ same job runs synchronously and prints progress lines instead.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import sys
 import threading
@@ -111,7 +112,7 @@ class JobRunner:
         try:
             result = self.job.work(self._messages.put, self._cancel.is_set)
             self._messages.put(("done", result))
-        except Exception as error:  # reported on the main thread
+        except BaseException as error:  # reported on the main thread (SystemExit too: the runner must be freed)
             self._messages.put(("error", error, traceback.format_exc()))
 
     # --- main-thread side ---------------------------------------------------------------------
@@ -163,6 +164,14 @@ class JobRunner:
             bpy.ops.ed.undo_push(message=job.label)
         return summary
 
+    def _interrupted(self) -> None:
+        job = self.job
+        try:
+            job.discard("interrupted")
+        finally:
+            self.last_summary = ('INFO', f"{job.label} was interrupted; nothing was changed")
+            self._finish_state()
+
     def _finish_state(self) -> None:
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
@@ -184,6 +193,9 @@ class JobRunner:
             done = ("done", self.job.work(report, self._cancel.is_set))
         except Exception as error:
             done = ("error", error, traceback.format_exc())
+        except BaseException:  # Ctrl+C or SystemExit: stop the job's worker, remove its files, then let it through
+            self._interrupted()
+            raise
         summary = self._complete(context, done)
         if done[0] == "error" and summary[0] == 'ERROR':
             raise done[1]
@@ -247,7 +259,15 @@ def stop_job_on_file_load(*_):
         runner.abandon()
 
 
+def discard_job_at_exit() -> None:
+    """Blender is quitting: a running job's worker process and files must not outlive it."""
+    if runner.job is not None:
+        runner.cancel()
+        runner.job.discard("Blender is quitting")
+
+
 def register():
+    atexit.register(discard_job_at_exit)  # registering twice is harmless: the second call finds no job
     if show_progress not in runner.listeners:
         runner.listeners.append(show_progress)
     bpy.app.handlers.load_pre.append(stop_job_on_file_load)
@@ -258,3 +278,4 @@ def unregister():
         bpy.app.handlers.load_pre.remove(stop_job_on_file_load)
     runner.shutdown()
     runner.listeners.clear()
+    atexit.unregister(discard_job_at_exit)

@@ -22,21 +22,29 @@ class DESIGN_SPACE_OT_edit_attributes(bpy.types.Operator):
     copy: BoolProperty(name="Copy", description="Edit a copy of the mesh; the active mesh stays as it is",
                        default=False)
 
-    @classmethod
-    def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and obj.type == 'MESH' and len(obj.design_space_edit.sliders) > 0
+    # No poll(): every reason this cannot run (no active object, no sliders, a bad value) is
+    # something a script gets wrong, and execute says which.
 
     @reports_errors
     def execute(self, context):
+        from .shape_editing import bounded_slider_value
+
         obj = context.active_object
-        if obj is None or not len(obj.design_space_edit.sliders):
-            raise ValueError("The active object has no attribute sliders; use Edit with Attribute Sliders first")
+        if obj is None:
+            raise ValueError("There is no active object; select a mesh with attribute sliders (Edit with Attribute "
+                             "Sliders gives it some)")
+        if obj.type != 'MESH' or not len(obj.design_space_edit.sliders):
+            what = "has no attribute sliders" if obj.type == 'MESH' else f"is {_article(obj.type.lower())}, not a mesh"
+            raise ValueError(f"'{obj.name}' {what}; select a mesh and use Edit with Attribute Sliders first")
         sliders = obj.design_space_edit.sliders
         item = sliders.get(self.attribute.strip())
         if item is None:
-            raise ValueError(f"'{obj.name}' has no attribute '{self.attribute}'; it has: "
+            raise ValueError(f"'{obj.name}' has no attribute '{self.attribute}'; choose one of: "
                              + ", ".join(s.name for s in sliders))
+        if obj.data.is_editmode:
+            raise ValueError(f"'{obj.name}' is in Edit Mode; switch to Object Mode (Tab) and try again")
+        wanted = item.value + self.value if self.relative else self.value
+        value, note = bounded_slider_value(obj, item.name, wanted)  # refuses NaN and ±inf before anything changes
         if self.copy:
             duplicate = obj.copy()
             duplicate.data = obj.data.copy()
@@ -49,8 +57,20 @@ class DESIGN_SPACE_OT_edit_attributes(bpy.types.Operator):
             obj = duplicate
             item = obj.design_space_edit.sliders[self.attribute.strip()]
         before = item.value
-        item.value = before + self.value if self.relative else self.value
-        if obj.design_space_edit.message:
-            raise ValueError(obj.design_space_edit.message)
-        self.report({'INFO'}, f"'{obj.name}': {item.name} {before:.4g} → {item.value:.4g}")
+        item.value = value
+        message = obj.design_space_edit.message
+        if message:
+            if self.copy:  # a failed edit leaves no half-made copy behind
+                mesh = obj.data
+                bpy.data.objects.remove(obj)
+                bpy.data.meshes.remove(mesh)
+            raise ValueError(message)
+        if note:
+            self.report({'WARNING'}, note)
+        else:
+            self.report({'INFO'}, f"'{obj.name}': {item.name} {before:.4g} → {item.value:.4g}")
         return {'FINISHED'}
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word

@@ -27,7 +27,17 @@ class DESIGN_SPACE_OT_export_comparisons(bpy.types.Operator, ExportHelper):
 
         comparisons = stored_comparisons(context.scene)
         if not comparisons:
-            raise ValueError("There are no comparisons to export yet")
-        Path(self.filepath).write_text(write_comparisons_csv(comparisons), encoding="utf-8")
-        self.report({'INFO'}, f"Wrote {len(comparisons)} comparisons to {Path(self.filepath).name}")
+            raise ValueError("There are no comparisons to export yet; import some or answer a few "
+                             "(Next Comparison) first")
+        path = Path(bpy.path.abspath(self.filepath))
+        if path.is_dir():
+            raise ValueError(f"'{path}' is a folder; give a file name such as '{path / 'comparisons.csv'}'")
+        if not path.parent.is_dir():
+            raise ValueError(f"Cannot write '{path}': the folder '{path.parent}' does not exist; create it first")
+        from ..learning.model_files import atomic_write
+
+        text = write_comparisons_csv(comparisons).encode("utf-8")
+        atomic_write(path, lambda handle: handle.write(text))  # a failed write leaves no half-written file
+        count = len(comparisons)
+        self.report({'INFO'}, f"Wrote {count} comparison{'' if count == 1 else 's'} to {path.name}")
         return {'FINISHED'}

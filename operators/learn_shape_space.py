@@ -112,7 +112,8 @@ def learn_shape_space(context, collection, alignment: str, k: int | None, varian
 
     shapes = read_collection(collection)
     if len(shapes) < 3:
-        raise ValueError(f"'{collection.name}' holds {len(shapes)} shapes; a shape space needs at least 3")
+        raise ValueError(f"'{collection.name}' holds {len(shapes)} shape{'' if len(shapes) == 1 else 's'}; a shape "
+                         f"space needs at least 3: add shapes to '{collection.name}'")
     stacked = stack_same_topology(shapes)
     check_component_count(k, len(shapes))
     if alignment != 'NONE':
@@ -204,7 +205,11 @@ def start_template_fit(operator, context, collection, template_obj, alignment, k
     roots = shape_roots(collection_objects(collection))
     shapes = read_collection(collection)
     if template_obj is None:
-        template_obj = next(r for r in roots if r.type == 'MESH')
+        template_obj = next((r for r in roots if r.type == 'MESH'), None)
+        if template_obj is None:  # every shape is an empty (or other object) holding mesh parts
+            raise ValueError(f"Collection '{collection.name}' has no top-level mesh to fit as the template (its "
+                             f"shapes are {roots[0].type.lower()} objects holding parts); choose a Template mesh "
+                             "in the panel")
     template = read_shape(template_obj, children=[c for c in template_obj.children_recursive])
     template.name = template_obj.name
     template_markers = read_markers(template_obj)
@@ -220,7 +225,8 @@ def start_template_fit(operator, context, collection, template_obj, alignment, k
         markers.append(([marker_vertices[n] for n in names], np.array([found[n] for n in names]).reshape(-1, 3))
                        if names else (None, None))
     if len(shapes) < 3:
-        raise ValueError(f"'{collection.name}' holds {len(shapes)} shapes; a shape space needs at least 3")
+        raise ValueError(f"'{collection.name}' holds {len(shapes)} shape{'' if len(shapes) == 1 else 's'}; a shape "
+                         f"space needs at least 3: add shapes to '{collection.name}'")
     check_component_count(k, len(shapes))
     job = TemplateFitJob(collection.name, template, shapes, markers, FitSettings(), max_residual, alignment, k,
                          variance, input_notes(collection, shapes))

@@ -32,6 +32,21 @@ def conditioning_attributes(shapes) -> tuple[list, np.ndarray]:
     return names, values
 
 
+def refuse_flat_shapes(collection_name: str, shapes) -> None:
+    """Shapes that cannot enclose a volume (no faces, or flat along an axis) voxelise to empty
+    grids: refuse them by name before a model of nothing is trained (the worker checks the grids too)."""
+    flat = []
+    for shape in shapes:
+        extent = shape.vertices.max(axis=0) - shape.vertices.min(axis=0) if len(shape.vertices) else np.zeros(3)
+        if not len(shape.face_sizes) or extent.min() <= 1e-6 * max(float(extent.max()), 1e-30):
+            flat.append(shape.name)
+    if flat:
+        listed = ", ".join(f"'{n}'" for n in flat[:5]) + (f" and {len(flat) - 5} more" if len(flat) > 5 else "")
+        raise ValueError(f"{len(flat)} shape{'' if len(flat) == 1 else 's'} in '{collection_name}' "
+                         f"{'is' if len(flat) == 1 else 'are'} flat or without faces ({listed}) and would voxelise "
+                         "to empty grids; give them thickness (Solidify modifier, applied) or leave them out")
+
+
 class VolumetricJob(ClassifierJob):
     """The worker voxelises and trains; the model file holds the weights and the conditioning."""
 
@@ -108,8 +123,10 @@ class DESIGN_SPACE_OT_learn_volumetric(bpy.types.Operator):
             raise ValueError("Choose a training collection first (Design Space ▸ Data)")
         shapes = read_collection(collection)
         if len(shapes) < 4:
-            raise ValueError(f"'{collection.name}' has {len(shapes)} shapes; learning volumes needs at least 4 "
+            raise ValueError(f"'{collection.name}' holds {len(shapes)} shape{'' if len(shapes) == 1 else 's'}; "
+                             "learning volumes needs at least 4: add shapes to it "
                              "(a few dozen per class is better)")
+        refuse_flat_shapes(collection.name, shapes)
         resolution = int(self.resolution)
         check_memory(resolution, len(shapes))
         labels = shape_labels(collection, shapes, self.label_property.strip())

@@ -18,7 +18,8 @@ class DESIGN_SPACE_OT_load_model(bpy.types.Operator):
     bl_label = "Load Model File"
     bl_options = {'REGISTER', 'UNDO'}
 
-    filepath: StringProperty(name="File", description="A Design Space model file (.npz)", subtype='FILE_PATH')
+    filepath: StringProperty(name="File", description="A Design Space model file (.npz) of any kind it trains",
+                             subtype='FILE_PATH')
     filter_glob: StringProperty(default="*.npz", options={'HIDDEN'})
 
     def invoke(self, context, event):
@@ -27,13 +28,52 @@ class DESIGN_SPACE_OT_load_model(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
-        from ..learning.models import load_model
-
         path = Path(bpy.path.abspath(self.filepath))
-        model = load_model(path)  # verifies format, hash and kind; raises ModelFileError
-        target = model.target_names[0] if len(model.target_names) == 1 else ""
+        model, predictor = checked_model_file(path)
+        kind = model.kind
+        names = model.metadata.get("attribute_names") or []
+        if predictor is not None:
+            target = predictor.target_names[0] if len(predictor.target_names) == 1 else ""
+        else:
+            target = ", ".join(map(str, names[:12])) if kind not in ("shape_space", "part_model") else ""
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in (model.metrics or {}).items()
                             if isinstance(v, float) and k.startswith("val_"))
-        add_model_entry(context.scene, path.stem, model.kind, path, model.collection or "", target, metrics)
-        self.report({'INFO'}, f"Loaded {model.kind} '{path.stem}'")
+        add_model_entry(context.scene, path.stem, kind, path, model.metadata.get("collection") or "", target, metrics)
+        self.report({'INFO'}, f"Loaded {MODEL_KIND_NAMES[kind]} '{path.stem}' ({kind})")
         return {'FINISHED'}
+
+
+# Every kind of model file Design Space writes, and what a person calls it.
+MODEL_KIND_NAMES = {
+    "mlp_regressor": "attribute predictor (neural network)",
+    "ridge_regression": "attribute predictor (ridge regression)",
+    "shape_space": "shape space",
+    "shape_attributes": "attribute sliders",
+    "semantic_attributes": "attributes learned from comparisons",
+    "part_model": "part model",
+    "voxel_logistic": "volumetric model (logistic)",
+    "voxel_vae": "volumetric model (VAE)",
+    "mvcnn_classifier": "multi-view classifier",
+    "view_network": "multi-view network",
+    "sketch_retrieval": "sketch search",
+}
+REGRESSOR_KINDS = ("mlp_regressor", "ridge_regression")
+
+
+def checked_model_file(path: Path):
+    """(the model file at `path`, the attribute predictor in it or None), verified (format, hash,
+    a kind Design Space writes, finite numbers; a predictor fully rebuilt), without running
+    anything from it."""
+    import numpy as np
+
+    from ..learning.model_files import ModelFileError, load_model_file
+    from ..learning.models import load_model
+
+    model = load_model_file(path, known_kinds=MODEL_KIND_NAMES)
+    bad = [name for name, a in sorted(model.arrays.items()) if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    if bad:
+        raise ModelFileError(path, f"array '{bad[0]}' holds NaN or infinite numbers"
+                             + (f" (and {len(bad) - 1} more arrays)" if len(bad) > 1 else "")
+                             + "; a model with them gives no usable answers", "Choose another model file")
+    predictor = load_model(path) if model.kind in REGRESSOR_KINDS else None  # every layer present, right sizes
+    return model, predictor

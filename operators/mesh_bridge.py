@@ -63,7 +63,11 @@ def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
     """(V, 3) float32 local positions of a mesh, in one bulk read."""
     buf = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
     if len(buf):  # an empty mesh has no position attribute at all
-        mesh.attributes["position"].data.foreach_get("vector", buf)
+        position = mesh.attributes.get("position")
+        if position is not None:
+            position.data.foreach_get("vector", buf)
+        else:  # Edit Mode (after update_from_editmode) lists no attributes; the vertices hold the flushed positions
+            mesh.vertices.foreach_get("co", buf)
     return buf.reshape(-1, 3)
 
 
@@ -121,9 +125,15 @@ class _MeshSource:
     def __init__(self, obj, depsgraph):
         self.obj = obj
         self.evaluated = depsgraph is not None
+        self.copied = False
+        if obj.mode == 'EDIT' or getattr(obj.data, "is_editmode", False):
+            obj.update_from_editmode()  # in Edit Mode the mesh's own arrays are stale (or not there at all)
         if self.evaluated:
             self.eval_obj = obj.evaluated_get(depsgraph)
             self.mesh = self.eval_obj.to_mesh()
+        elif getattr(obj.data, "is_editmode", False):
+            # bpy 5.0 lists no attributes on a mesh in Edit Mode, even flushed: read a copy (removed on exit)
+            self.mesh, self.copied = obj.data.copy(), True
         else:
             self.mesh = obj.data
 
@@ -133,6 +143,8 @@ class _MeshSource:
     def __exit__(self, *exc):
         if self.evaluated:
             self.eval_obj.to_mesh_clear()
+        if self.copied:
+            bpy.data.meshes.remove(self.mesh)
         return False
 
 
@@ -167,6 +179,10 @@ def read_shape(obj, *, space: str = "LOCAL", depsgraph=None, children: Iterable 
             parts, piece_labels = _face_parts_from_attribute(piece, mesh)
         if len(positions) == 0:
             raise BridgeError(f"'{piece.name}' is a mesh without vertices; delete it or move it out of the collection")
+        bad = int((~np.isfinite(positions).all(axis=1)).sum())
+        if bad:
+            raise BridgeError(f"'{piece.name}' has {bad} {'vertex' if bad == 1 else 'vertices'} at a non-finite position (NaN or "
+                              "infinity); delete or move them (they often come from a broken import), then try again")
         world = np.array(piece.matrix_world, dtype=np.float64)
         matrix = world if space == "WORLD" else root_inverse @ world
         if np.linalg.det(matrix[:3, :3]) < 0:  # a mirrored piece: keep its faces pointing outwards
@@ -231,7 +247,8 @@ def read_collection(collection, *, recursive: bool = True, space: str = "LOCAL",
         children = [c for c in root.children_recursive if c.name_full in members]
         if root.type != 'MESH' and not any(c.type == 'MESH' for c in children):
             raise BridgeError(
-                f"'{root.name}' in collection '{collection.name}' is a {root.type.lower()}, not a mesh; "
+                f"'{root.name}' in collection '{collection.name}' is "
+                f"{'an' if root.type[:1] in 'AEIOU' else 'a'} {root.type.lower()}, not a mesh; "
                 "move it out of the collection or convert it (Object > Convert > Mesh)")
         shapes.append(read_shape(root, space=space, depsgraph=depsgraph, children=children))
     return shapes
@@ -265,8 +282,15 @@ def build_mesh(arrays: MeshArrays, name: str | None = None) -> bpy.types.Mesh:
     return mesh
 
 
+def refuse_edit_mode(mesh: bpy.types.Mesh) -> None:
+    """Writes to a mesh in Edit Mode are lost when Blender leaves it: say so instead."""
+    if getattr(mesh, "is_editmode", False):
+        raise BridgeError(f"Mesh '{mesh.name}' is in Edit Mode; switch to Object Mode (Tab) and try again")
+
+
 def update_positions(mesh: bpy.types.Mesh, vertices: np.ndarray) -> None:
     """Overwrite a mesh's vertex positions in place (same vertex count)."""
+    refuse_edit_mode(mesh)
     if len(vertices) != len(mesh.vertices):
         raise BridgeError(f"Mesh '{mesh.name}' has {len(mesh.vertices)} vertices, "
                           f"but {len(vertices)} positions were given")
@@ -276,6 +300,7 @@ def update_positions(mesh: bpy.types.Mesh, vertices: np.ndarray) -> None:
 
 def add_to_positions(mesh: bpy.types.Mesh, offsets: np.ndarray) -> None:
     """Move every vertex by its offset ((V, 3) or flat) in place: one bulk read, one bulk write."""
+    refuse_edit_mode(mesh)
     attribute = mesh.attributes["position"]
     buf = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
     if len(buf) != np.size(offsets):

@@ -9,8 +9,25 @@ from .mesh_bridge import BridgeError
 
 # Errors that mean "the user's input is wrong", as opposed to a bug in Design Space.
 # ImportError: a feature that needs PyTorch where it is missing (the message says what to do).
-USER_ERRORS = (BridgeError, MeshFileError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError,
-               ImportError, RuntimeError)
+USER_ERRORS = (BridgeError, MeshFileError, OSError, ValueError, ImportError, RuntimeError)
+
+# What a raw OSError from Python ("[Errno 2] No such file or directory: 'x'") means, said as a fix.
+_OS_ERROR_ADVICE = {
+    FileNotFoundError: "does not exist; check the path (a relative path starts at the .blend file's folder)",
+    IsADirectoryError: "is a folder; choose a file inside it",
+    NotADirectoryError: "is not a folder (a part of the path is a file); check the path",
+    PermissionError: "cannot be read or written (permission denied); choose another place or fix its permissions",
+}
+
+
+def user_message(error: BaseException) -> str:
+    """The report for an error: its own message, or for a raw OSError the file and what to do."""
+    if isinstance(error, OSError) and error.filename is not None and str(error).startswith("[Errno"):
+        for kind, advice in _OS_ERROR_ADVICE.items():
+            if isinstance(error, kind):
+                return f"'{error.filename}' {advice}"
+        return f"'{error.filename}': {error.strerror or 'cannot be used'}; check the path and the disk"
+    return str(error)
 
 
 def reports_errors(execute):
@@ -21,7 +38,7 @@ def reports_errors(execute):
     """
 
     def report(self, error):
-        self.report({'ERROR'}, str(error))
+        self.report({'ERROR'}, user_message(error))
         return {'CANCELLED'}
 
     # Blender checks the argument count of execute (self, context) and invoke (self, context, event).

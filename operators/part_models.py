@@ -29,6 +29,9 @@ def synthesizer_for(path: Path):
     from ..shapespace.assembly import solve_placement, training_overlaps
     from ..shapespace.parts import split_parts
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"'{path}' does not exist; learn the part model again (Learn Part Model) or load "
+                                "the moved file with Load Model File")
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _cache:
         model, table, metadata = load_part_model(path)

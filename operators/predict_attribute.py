@@ -14,8 +14,9 @@ def predict_attribute(context, objects, entry) -> dict:
     from ..learning.models import load_model
     from ..shapespace.descriptors import descriptor_matrix, descriptor_names
 
-    if entry.kind == "shape_space":
-        raise ValueError(f"The active model '{entry.name}' is a shape space; pick an attribute predictor in the list")
+    if entry.kind not in ("mlp_regressor", "ridge_regression"):
+        raise ValueError(f"The active model '{entry.name}' is a {entry.kind.replace('_', ' ')} model, not an attribute "
+                         "predictor; pick one in the model list (Train Attribute Predictor makes one)")
     path = absolute_path(entry.filepath)
     model = load_model(path)
     if list(model.feature_names) != descriptor_names():
@@ -41,16 +42,16 @@ class DESIGN_SPACE_OT_predict_attribute(bpy.types.Operator):
     bl_label = "Predict Attribute"
     bl_options = {'REGISTER', 'UNDO'}
 
-    @classmethod
-    def poll(cls, context):
-        return active_model(context.scene) is not None
+    # No poll(): "no model yet" is something to explain (execute does), not a greyed-out button.
 
     @reports_errors
     def execute(self, context):
         entry = active_model(context.scene)
         if entry is None:
-            raise ValueError("No trained model in this scene; train one in the Design Space panel first")
+            raise ValueError("This scene has no trained model; train an attribute predictor (Train Attribute "
+                             "Predictor) or load one (Load Model File) first")
         predictions = predict_attribute(context, context.selected_objects, entry)
         shown = ", ".join(f"{name}: {value:.3g}" for name, value in list(predictions.items())[:4])
-        self.report({'INFO'}, f"Predicted {entry.target} for {len(predictions)} objects ({shown})")
+        count = len(predictions)
+        self.report({'INFO'}, f"Predicted {entry.target} for {count} object{'' if count == 1 else 's'} ({shown})")
         return {'FINISHED'}

@@ -8,6 +8,7 @@ its shape keys (for export and keyframes): there the slider sets the component k
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,24 @@ class SliderModel:
     space_path: Path
     coefficient_directions: np.ndarray  # (m, k) per unit of each attribute
     vertex_directions: np.ndarray  # (m, 3V) float32
+    value_ranges: np.ndarray | None = None  # (m, 2) lowest and highest value a slider may take
+
+
+# A slider stops this many standard deviations of the training shapes' attribute values (as the
+# space models them) from their mean: far enough for any shape like the training ones, short of
+# the 10³⁰-unit chairs an unbounded value makes.
+SLIDER_LIMIT_SIGMAS = 3.0
+
+
+def attribute_value_ranges(estimate, space) -> np.ndarray:
+    """(m, 2) range of each attribute within SLIDER_LIMIT_SIGMAS standard deviations of the
+    training shapes: the estimates are linear in the component coordinates, so an attribute's
+    spread over the space's Gaussian is the length of its gradient scaled by the components' σ."""
+    sigma = space.standard_deviations
+    center = np.asarray(estimate(np.zeros((1, space.k))), dtype=np.float64)[0]
+    spread = np.linalg.norm(np.asarray(estimate(np.diag(sigma)), dtype=np.float64) - center, axis=0)
+    half = np.where(spread > 0, SLIDER_LIMIT_SIGMAS * spread, np.inf)  # a constant estimate: nothing to bound
+    return np.stack([center - half, center + half], axis=1)
 
 
 _models: dict = {}
@@ -68,7 +87,8 @@ def slider_model(path: Path) -> SliderModel:
         space_path = resolve_relative(metadata["info"]["shape_space"], path)
         space, sizes, corners, space_metadata = load_shape_space(space_path)
         model = SliderModel(list(columns), estimate, space, sizes, corners, space_metadata, space_path, directions,
-                            (directions @ space.components.astype(np.float64)).astype(np.float32))
+                            (directions @ space.components.astype(np.float64)).astype(np.float32),
+                            attribute_value_ranges(estimate, space))
         _models.clear()  # one model at a time is plenty; a new file version replaces the old
         _models[key] = model
     return model
@@ -145,18 +165,42 @@ def move_attribute(obj, index: int, delta: float) -> None:
     obj[COEFFICIENTS] = [float(c) for c in coefficients]
 
 
+def bounded_slider_value(obj, name: str, value: float) -> tuple[float, str]:
+    """(the value a slider of `obj` may take, a note when it had to be clamped; else "").
+
+    Refuses values that are not numbers; clamps to the attribute's SLIDER_LIMIT_SIGMAS range."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a usable value for '{name}' of '{obj.name}'; enter a finite number")
+    state = obj.design_space_edit
+    model = slider_model(absolute_path(state.attribute_model))
+    low, high = model.value_ranges[state.sliders.find(name)]
+    bounded = min(max(float(value), float(low)), float(high))
+    if bounded == value:
+        return bounded, ""
+    return bounded, (f"'{name}' of '{obj.name}' was set to {bounded:.4g} instead of {value:.4g}: the training shapes "
+                     f"span {low:.4g} to {high:.4g} (±{SLIDER_LIMIT_SIGMAS:g} standard deviations), and a slider "
+                     "stays within that")
+
+
 def on_slider_change(item, context) -> None:
-    """Update callback of an attribute slider: apply the change since the last applied value."""
-    delta = item.value - item.applied
+    """Update callback of an attribute slider: apply the change since the last applied value.
+
+    A value outside the attribute's range moves the mesh to the range's end; a move that fails
+    puts the slider back where the mesh is (raw writes: they do not call this callback again)."""
     obj = item.id_data
-    if delta == 0.0 or not isinstance(obj, bpy.types.Object) or obj.type != 'MESH':
+    if item.value == item.applied or not isinstance(obj, bpy.types.Object) or obj.type != 'MESH':
         return
     state = obj.design_space_edit
     try:
-        move_attribute(obj, state.sliders.find(item.name), delta)
-    except (OSError, ValueError, KeyError) as error:  # e.g. the model file was moved away
-        state.message = f"Cannot edit: {error}"
-        print(f"[Design Space] {obj.name}: {state.message}")
+        value, note = bounded_slider_value(obj, item.name, item.value)
+        if value != item.applied:
+            move_attribute(obj, state.sliders.find(item.name), value - item.applied)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:  # e.g. the model file was moved away
+        state.message = f"Cannot edit '{obj.name}': {error}"
+        item["value"] = item.applied
+        print(f"[Design Space] {state.message}")
         return
     state.message = ""
-    item.applied = item.value
+    if note:
+        print(f"[Design Space] {note}")
+    item["value"] = item.applied = value

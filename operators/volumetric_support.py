@@ -24,8 +24,9 @@ def active_volumetric(context):
         raise ValueError("Make a volumetric model the active one first (Learn Volumes, or pick one in the model "
                          "list)")
     path = absolute_path(entry.filepath)
-    if not path.exists():
-        raise FileNotFoundError(f"The model file of '{entry.name}' is missing ({path}); learn it again")
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' does not exist (the file of model '{entry.name}'); learn it again "
+                                "(Learn Volumes) or load the moved file with Load Model File")
     key = (str(path), path.stat().st_mtime)
     if key not in _loaded:
         _loaded.clear()

@@ -51,3 +51,17 @@ def test_pure_packages_name_no_blender_module():
                 offenders += [f"{path.relative_to(REPO_ROOT)}: {n}" for n in names
                               if n.split(".")[0] in {"bpy", "bmesh", "mathutils", "bpy_extras", "gpu"}]
     assert offenders == []
+
+
+def test_learning_reaches_shapespace_through_its_parent_package():
+    """Inside the installed extension `learning` is a subpackage, so `from shapespace import …` works only in
+    the worker process (the extension folder on its path) and in tests (the checkout on sys.path); everywhere
+    else learning/ goes through `learning.shapespace(name)`."""
+    offenders = []
+    for path in (REPO_ROOT / "learning").rglob("*.py"):
+        if path.name in {"worker.py", "__main__.py", "bench_training.py"}:  # run as top-level packages only
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "shapespace":
+                offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert offenders == []
