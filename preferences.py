@@ -22,6 +22,13 @@ class DesignSpacePreferences(bpy.types.AddonPreferences):
         default='CPU',
     )
 
+    training_threads: IntProperty(
+        name="Training Threads",
+        description="CPU threads a training uses (0: all cores but one, which stays with Blender; on a busy "
+                    "machine fewer threads often train faster)",
+        default=0, min=0, max=256,
+    )
+
     torch_variant: EnumProperty(
         name="PyTorch Build", description="Which PyTorch build Install PyTorch downloads",
         items=[('CPU', "CPU", "Works on every machine (about 200 MB)"),
@@ -67,6 +74,7 @@ class DesignSpacePreferences(bpy.types.AddonPreferences):
         if not getattr(bpy.app, "online_access", True):
             box.label(text="Online access is off (System ▸ Network): only a wheel folder can be used", icon='INFO')
         layout.prop(self, "device")
+        layout.prop(self, "training_threads")
         layout.prop(self, "model_folder")
         layout.prop(self, "default_seed")
         layout.prop(self, "makehuman_data")

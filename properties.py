@@ -69,7 +69,8 @@ class DesignSpaceComparison(bpy.types.PropertyGroup):
 class DesignSpaceMatch(bpy.types.PropertyGroup):
     """A shape found by Find Similar (name is the shape's object name)."""
 
-    score: FloatProperty(name="Similarity", description="Cosine similarity of the view-pooled descriptors")
+    score: FloatProperty(name="Similarity", description="1 for the same shape, ½ at the library's median distance, "
+                         "towards 0 for shapes far apart")
 
 
 class DesignSpaceVolumeAttribute(bpy.types.PropertyGroup):
@@ -147,6 +148,22 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
                                      "instead of whole shapes (empty: whole shapes)")
     comparison_a: StringProperty(name="Shape A", description="The shape shown on the left")
     comparison_b: StringProperty(name="Shape B", description="The shape shown on the right")
+    library_collection: PointerProperty(
+        name="Search In",
+        description="The collection Find Similar searches (empty: the training collection); it needs no training",
+        type=bpy.types.Collection,
+    )
+    sketch_image: StringProperty(
+        name="Sketch Image",
+        description="An image of a sketch to search by (empty: the annotation strokes drawn in the viewport)",
+        subtype='FILE_PATH',
+    )
+    collection_aligned: BoolProperty(
+        name="Already Aligned",
+        description="The shapes are already upright and facing one way (as the built-in families are): keep their "
+                    "orientation instead of turning each into its canonical pose",
+        default=False,
+    )
     matches: CollectionProperty(type=DesignSpaceMatch, name="Matches",
                                 description="The shapes Find Similar found, most similar first")
     volume_attributes: CollectionProperty(type=DesignSpaceVolumeAttribute, name="Volume Attributes",

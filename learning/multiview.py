@@ -54,7 +54,7 @@ class MultiViewClassifier:
     pool_views: bool = True
 
     def fit(self, images, labels, *, epochs: int = 30, learning_rate: float = 2e-3, seed: int = 0,
-            validation_fraction: float = 0.0, progress=None, should_stop=None):
+            validation_fraction: float = 0.0, device: str = "cpu", progress=None, should_stop=None):
         from .trainer import TrainConfig, require_torch, train
 
         torch = require_torch("Training the multi-view CNN")
@@ -63,9 +63,11 @@ class MultiViewClassifier:
             return torch.nn.functional.cross_entropy(net(x), y)
 
         config = TrainConfig(optimizer="adam", learning_rate=learning_rate, epochs=epochs, batch_size=16,
-                             validation_fraction=validation_fraction, seed=seed, l2=1e-4)
-        return train(self.net, loss_fn, (np.asarray(images, np.float32), np.asarray(labels, np.int64)), config,
-                     progress=progress, should_stop=should_stop)
+                             validation_fraction=validation_fraction, seed=seed, l2=1e-4, device=device)
+        result = train(self.net, loss_fn, (np.asarray(images, np.float32), np.asarray(labels, np.int64)), config,
+                       progress=progress, should_stop=should_stop)
+        self.net.to("cpu")  # predictions run on the CPU, beside Blender
+        return result
 
     def _run(self, images, method):
         from .trainer import require_torch

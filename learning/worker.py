@@ -24,6 +24,7 @@ import numpy as np
 
 CURVES_EVERY_SECONDS = 0.25
 PLOT_SIZE = (480, 360)  # 4:3 fills the sidebar's square picture better than a wide plot
+WORKER_NICENESS = 10  # the worker's absolute priority (Unix nice value)
 
 
 def emit(message: dict) -> None:
@@ -143,7 +144,7 @@ def run_multiview_classifier(arrays: dict, spec: dict, workdir: Path) -> dict:
     model = MultiViewClassifier.create(spec["classes"], spec["resolution"], images.shape[1], seed=spec["seed"])
     on_epoch, _ = epoch_reporter(workdir, 0.1)
     result = model.fit(images[train_idx], labels[train_idx], epochs=spec["epochs"], seed=spec["seed"],
-                       progress=on_epoch, should_stop=cancel.exists)
+                       device=spec.get("device", "cpu"), progress=on_epoch, should_stop=cancel.exists)
     if result.stop_reason == "cancelled":
         return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
     write_curves(workdir / "curves.npy", plot_curves(result.history, *PLOT_SIZE, log_scale=True))
@@ -161,51 +162,165 @@ def run_multiview_classifier(arrays: dict, spec: dict, workdir: Path) -> dict:
             "metrics": metrics, "kind": "mvcnn_classifier"}
 
 
-def run_sketch_retrieval(arrays: dict, spec: dict, workdir: Path) -> dict:
-    """Render every shape's line drawings, train the two-branch sketch network, measure it with sketches
-    drawn from held-out shapes' outlines, and keep the library's view embeddings in the model file."""
-    from shapespace.views import render_views
+def turn(rng: np.random.Generator, about_up_only: bool) -> np.ndarray:
+    """A uniformly random rotation, or a random turn about +Z (for collections that are already upright)."""
+    from shapespace.roughen import random_rotation
 
-    from .sketch import SketchRetrieval, contour, hand_drawn
+    if not about_up_only:
+        return random_rotation(rng)
+    angle = rng.uniform(0, 2 * np.pi)
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def light_field_of_shapes(shapes, aligned: bool, cancel: Path, start: float, end: float, copies: int = 0,
+                          seed: int = 0):
+    """(descriptors (N, 20, F), copies (M, 20, F), copy_of (M,)) of the shapes and of `copies` randomly
+    turned copies of each (about +Z only when the collection is aligned), or None once cancelled."""
+    from shapespace.light_field import light_field_descriptor
+    from shapespace.mesh_arrays import MeshArrays
+
+    rng = np.random.default_rng(seed)
+    own, turned, turned_of = [], [], []
+    step = max(1, len(shapes) // 20)
+    for i, shape in enumerate(shapes):
+        if cancel.exists():
+            return None
+        own.append(light_field_descriptor(shape, aligned=aligned))
+        for _ in range(copies):
+            rotation = turn(rng, about_up_only=aligned)
+            copy = MeshArrays(shape.name, shape.vertices @ rotation.T.astype(np.float32), shape.face_sizes,
+                              shape.corner_vertices)
+            turned.append(light_field_descriptor(copy, aligned=aligned))
+            turned_of.append(i)
+        if (i + 1) % step == 0 or i + 1 == len(shapes):
+            line = f"describing shapes {i + 1}/{len(shapes)}" + (f" (and {copies} turned copies each)" if copies else "")
+            emit({"type": "progress", "fraction": start + (end - start) * (i + 1) / len(shapes), "short": line,
+                  "line": line})
+    own = np.asarray(own, np.float32)
+    turned = np.asarray(turned, np.float32).reshape((-1,) + own.shape[1:])
+    return own, turned, np.asarray(turned_of, np.int64)
+
+
+def run_view_network(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Describe every shape by its light field (and turned copies), train the multi-view network with
+    metric learning, measure it against softmax regression on held-out shapes, refit on every shape,
+    and keep the library (each shape's learned view descriptors) in the model file."""
+    from shapespace.light_field import LIGHT_FIELD_LAYOUT
+
+    from .training_plot import plot_curves
+    from .view_network import fit_view_network
+
+    cancel = workdir / "cancel"
+    shapes = meshes_from_arrays(arrays, spec["shape_names"])
+    described = light_field_of_shapes(shapes, bool(spec.get("aligned", False)), cancel, 0.0, 0.3,
+                                      copies=int(spec.get("copies", 2)), seed=spec["seed"])
+    if described is None:
+        return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+    descriptors, copies, copy_of = described
+    labels = arrays["labels"].astype(np.int64)
+    history = {"train_loss": [], "val_loss": []}
+    stages = {"name": ""}
+
+    def on_progress(fraction, p):
+        history["train_loss"].append(p.train_loss)
+        history["val_loss"].append(None)
+        line = f"{stages['name']}: epoch {p.epoch}/{p.epochs} · loss {p.train_loss:.3g}"
+        emit({"type": "progress", "fraction": 0.3 + 0.7 * fraction, "line": line, "curves": False,
+              "short": line})
+
+    def on_stage(name, fraction):
+        stages["name"] = name
+
+    network, metrics, stopped = fit_view_network(
+        descriptors, labels, spec["classes"], copies=(copies, copy_of), held_out=spec["validation_fraction"],
+        epochs=spec["epochs"], seed=spec["seed"], device=spec.get("device", "cpu"), progress=on_progress,
+        should_stop=cancel.exists, stage=on_stage)
+    if stopped:
+        return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+    if history["train_loss"]:
+        write_curves(workdir / "curves.npy", plot_curves({"train_loss": history["train_loss"][-spec["epochs"]:]},
+                                                         *PLOT_SIZE, log_scale=True))
+    confusion = metrics.pop("confusion", np.zeros((len(spec["classes"]),) * 2, np.int64))
+    network.save(workdir / "model.npz", collection=spec["collection"], metrics=metrics, extra={
+        "library": network.view_descriptors(descriptors), "library_labels": labels, "confusion": confusion},
+        library_names=spec["shape_names"],
+        info={"layout": LIGHT_FIELD_LAYOUT, "aligned": bool(spec.get("aligned", False))})
+    plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    return {"type": "done", "stop_reason": "finished", "ok": True, "message": "trained", "metrics": plain,
+            "kind": "view_network"}
+
+
+def run_sketch_retrieval(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Draw every shape's normalised line drawings from the views people draw from, train a sketch encoder
+    on the Quick, Draw! doodles when they are there (Quick, Draw! dataset, Google; CC BY 4.0), start the
+    two-branch sketch network from it, measure it with sketches drawn from held-out shapes, and keep the
+    library's view embeddings in the model file."""
+    from shapespace.quickdraw import find_quickdraw, load_quickdraw
+
+    from .sketch import SketchEncoder, SketchRetrieval, hand_drawn, library_drawings, normalize_sketches
     from .trainer import split_indices
     from .training_plot import plot_curves
 
     cancel = workdir / "cancel"
+    cancelled = {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+    device, size = spec.get("device", "cpu"), int(spec["resolution"])
     shapes = meshes_from_arrays(arrays, spec["shape_names"])
-    lines, masks = [], []
-    for i, shape in enumerate(shapes):
-        if cancel.exists():
-            return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
-        views = render_views(shape, resolution=spec["resolution"])
-        lines.append(views["lines"])
-        masks.append(views["mask"])
-        line = f"drawing views {i + 1}/{len(shapes)}"
-        emit({"type": "progress", "fraction": 0.1 * (i + 1) / len(shapes), "short": line, "line": line})
-    lines = np.asarray(lines, np.float32)
+
+    def on_shape(done, total):
+        line = f"drawing views {done}/{total}"
+        emit({"type": "progress", "fraction": 0.1 * done / total, "short": line, "line": line})
+
+    drawings = library_drawings(shapes, size=size, progress=on_shape, should_stop=cancel.exists)
+    if drawings is None:
+        return cancelled
+    lines, outlines = drawings["lines"], drawings["outlines"]
     labels = arrays["labels"].astype(np.int64)
     train_idx, held_idx = split_indices(len(lines), spec["validation_fraction"], spec["seed"])
-    model = SketchRetrieval.create(spec["resolution"], seed=spec["seed"])
-    on_epoch, _ = epoch_reporter(workdir, 0.1)
-    result = model.fit(lines[train_idx], labels[train_idx], pairs=spec["pairs"], epochs=spec["epochs"],
-                       seed=spec["seed"], progress=on_epoch, should_stop=cancel.exists)
+    metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx))}
+    encoder, start = None, 0.1
+    doodles = find_quickdraw([spec["quickdraw"]] if spec.get("quickdraw") else []) \
+        if spec.get("doodle_epochs", 0) > 0 else None
+    if doodles is not None:  # human stroke statistics first: a doodle classifier starts the sketch branch
+        images, doodle_labels, doodle_classes = load_quickdraw(doodles)
+        emit({"type": "progress", "fraction": 0.1, "short": "normalising doodles",
+              "line": f"normalising {len(images)} Quick, Draw! doodles"})
+        encoder = SketchEncoder.create(doodle_classes, size, seed=spec["seed"])
+
+        def on_doodle_epoch(progress):
+            emit({"type": "progress", "fraction": 0.1 + 0.3 * progress.fraction, "line": "doodles: " + progress.line(),
+                  "short": f"doodles: epoch {progress.epoch}/{progress.epochs}"})
+
+        result = encoder.fit(normalize_sketches(images, size), doodle_labels, epochs=int(spec["doodle_epochs"]),
+                             seed=spec["seed"], device=device, progress=on_doodle_epoch, should_stop=cancel.exists)
+        if result.stop_reason == "cancelled":
+            return cancelled
+        test_images, test_labels, _ = load_quickdraw(doodles, "test", doodle_classes)
+        metrics["doodle_top1"] = float((encoder.predict(normalize_sketches(test_images, size)) == test_labels).mean())
+        start = 0.4
+    model = SketchRetrieval.create(size, seed=spec["seed"], classes=len(spec["classes"]), encoder=encoder)
+    on_epoch, _ = epoch_reporter(workdir, start)
+    result = model.fit(lines[train_idx], labels[train_idx], outlines[train_idx], pairs=spec["pairs"],
+                       epochs=spec["epochs"], seed=spec["seed"], device=device, progress=on_epoch,
+                       should_stop=cancel.exists)
     if result.stop_reason == "cancelled":
         return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
     write_curves(workdir / "curves.npy", plot_curves(result.history, *PLOT_SIZE, log_scale=True))
-    metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx))}
     if len(held_idx):
         rng = np.random.default_rng(spec["seed"])
         library = model.library(lines[train_idx])
         first, precisions = [], []
         for i in held_idx:  # a sketch of each held-out shape's outline, searched among the others
-            sketch = hand_drawn(contour(masks[i][rng.integers(lines.shape[1])]), rng)
-            relevant = labels[train_idx][np.argsort(-model.search(sketch, library))] == labels[i]
+            sketch = normalize_sketches([hand_drawn(outlines[i, rng.integers(lines.shape[1])], rng)], size)[0]
+            similarity = model.search(sketch, library, labels[train_idx])
+            relevant = labels[train_idx][np.argsort(-similarity)] == labels[i]
             first.append(bool(relevant[0]))
             if relevant.any():
                 hits = np.cumsum(relevant)
                 precisions.append(float((hits[relevant] / (np.flatnonzero(relevant) + 1)).mean()))
         metrics["top1"], metrics["sketch_map"] = float(np.mean(first)), float(np.mean(precisions))
     model.save(workdir / "model.npz", model.library(lines), spec["shape_names"], labels, spec["classes"],
-               collection=spec["collection"], metrics=metrics)
+               collection=spec["collection"], metrics=metrics, directions=drawings["directions"])
     return {"type": "done", "stop_reason": result.stop_reason, "ok": result.ok, "message": result.message,
             "metrics": metrics, "kind": "sketch_retrieval"}
 
@@ -227,10 +342,21 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
     for i, shape in enumerate(shapes):
         if cancel.exists():
             return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
-        frame = frame_around(shape.vertices.min(axis=0), shape.vertices.max(axis=0), resolution)
+        try:
+            frame = frame_around(shape.vertices.min(axis=0), shape.vertices.max(axis=0), resolution)
+        except ValueError:
+            raise ValueError(f"'{shape.name}' has no extent (a point or nothing); leave it out of the collection") from None
         grids[i], sizes[i] = voxelize(shape.vertices, shape.triangles, frame), frame.size
         line = f"voxelising shapes {i + 1}/{len(shapes)}"
         emit({"type": "progress", "fraction": 0.05 * (i + 1) / len(shapes), "short": line, "line": line})
+    empty = [shape.name for shape, grid in zip(shapes, grids) if not grid.any()]
+    if empty and 2 * len(empty) >= len(shapes):  # a model of (mostly) nothing: refuse before training
+        # (a few thin shapes that vanish at a coarse resolution are tolerated: the others carry the model)
+        listed = ", ".join(f"'{n}'" for n in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise ValueError(f"{len(empty)} shape{'' if len(empty) == 1 else 's'} of '{spec['collection']}' "
+                         f"voxelise{'s' if len(empty) == 1 else ''} to an empty {resolution}³ grid ({listed}): they "
+                         "enclose no volume (flat or open surfaces); give them thickness (Solidify modifier, "
+                         "applied) or leave them out")
     labels = arrays["labels"].astype(np.int64)
     attributes = arrays["attributes"].astype(np.float64)
     train_idx, held_idx = split_indices(len(grids), spec["validation_fraction"], spec["seed"])
@@ -264,6 +390,7 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
 
 
 TASKS = {"attribute_predictor": run_attribute_predictor, "multiview_classifier": run_multiview_classifier,
+         "view_network": run_view_network,
          "sketch_retrieval": run_sketch_retrieval, "volumetric_model": run_volumetric_model}
 
 
@@ -272,7 +399,7 @@ def main(argv) -> int:
 
     job_path, workdir = Path(argv[0]), Path(argv[1])
     if hasattr(os, "nice"):  # the interface (and its software renderer, if any) gets the CPU first
-        os.nice(10)
+        os.nice(max(0, WORKER_NICENESS - os.nice(0)))  # absolute: under a niced script, not 10 more
     try:
         arrays, spec, _ = read_archive(job_path, "job file")
         if spec.get("threads") and spec.get("kind") != "RIDGE":  # closed-form models never need torch

@@ -1,13 +1,20 @@
-"""Find the library shapes most like the active one (the classifier's view-pooled descriptor)."""
+"""Find the shapes of a library collection most like the active one.
+
+Training-free by default (the light-field descriptor under rotation search: no model, no PyTorch,
+any collection); with Method: Learned and a multi-view network active, each view's light field gets
+the network's learned residual before the same comparison. Light fields are computed once per mesh content and kept."""
 
 from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, IntProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from .classifiers import active_classifier, shape_views
+from .background_jobs import start_and_report
+from .classifiers import (LightFieldJob, active_recognition_entry, load_recognition_model, read_shapes,
+                          shape_views, thumbnail_views)
 from .image_bridge import write_image
+from .mesh_bridge import shape_roots
 from .operator_support import reports_errors
 
 THUMBNAIL = "Design Space Match {}"
@@ -19,8 +26,59 @@ def thumbnail(views: np.ndarray) -> np.ndarray:
     return np.dstack([grey, grey, grey, np.ones_like(grey)])
 
 
+def show_matches(context, names, scores) -> None:
+    """List the matches in the panel, with a picture of each."""
+    matches = context.scene.design_space.matches
+    matches.clear()
+    objects = [bpy.data.objects.get(name) for name in names]
+    for rank, (name, score) in enumerate(zip(names, scores)):
+        item = matches.add()
+        item.name, item.score = name, float(score)
+    present = [(rank, obj) for rank, obj in enumerate(objects) if obj is not None]
+    if present:
+        for (rank, _), view in zip(present, thumbnail_views([obj for _, obj in present])):
+            write_image(THUMBNAIL.format(rank), thumbnail(view))
+
+
+def place_beside(query, names) -> None:
+    x = query.location.x + query.dimensions.x
+    for name in names:
+        source = bpy.data.objects.get(name)
+        if source is None:
+            continue
+        duplicate = source.copy()  # a linked duplicate: the mesh is shared
+        duplicate.location = (x + source.dimensions.x, query.location.y, query.location.z)
+        x += 1.5 * source.dimensions.x
+        for collection in query.users_collection:
+            collection.objects.link(duplicate)
+
+
+def has_surface(shape) -> bool:
+    from ..shapespace.descriptors import triangle_areas
+
+    triangles = shape.triangles
+    if not len(triangles) or not np.isfinite(shape.vertices).all():
+        return False
+    return float(triangle_areas(shape.vertices, triangles).sum()) > 0
+
+
+def search_library(context, settings_library: str):
+    """The collection to search: the one named, else the scene's Search In, else the training collection."""
+    settings = context.scene.design_space
+    if settings_library.strip():
+        collection = bpy.data.collections.get(settings_library.strip())
+        if collection is None:
+            raise ValueError(f"There is no collection '{settings_library.strip()}' to search in; name an existing "
+                             "collection")
+        return collection
+    collection = settings.library_collection or settings.training_collection
+    if collection is None:
+        raise ValueError("Choose the collection to search in (Search In, in the Recognition section)")
+    return collection
+
+
 class DESIGN_SPACE_OT_find_similar(bpy.types.Operator):
-    """List the shapes of the classifier's library most like the active shape (names and pictures in the panel); optionally place them beside it"""
+    """List the shapes of a library collection most like the active shape (names and pictures in the panel); training-free, or fused with the active multi-view network"""
 
     bl_idname = "design_space.find_similar"
     bl_label = "Find Similar"
@@ -29,39 +87,78 @@ class DESIGN_SPACE_OT_find_similar(bpy.types.Operator):
     count: IntProperty(name="Count", description="How many similar shapes to list", default=5, min=1, max=50)
     place: BoolProperty(name="Place Beside", description="Put linked duplicates of the matches in a row beside "
                         "the query", default=False)
+    library: StringProperty(name="Search In", description="The collection to search (empty: the Search In "
+                            "collection of the Recognition section, else the training collection)")
+    method: EnumProperty(
+        name="Method", description="How shapes are compared",
+        items=[('AUTO', "Automatic", "Training-free: on classes a network never saw it ranked better than the learned "
+                 "residual in the project's measurements"),
+               ('TRAINING_FREE', "Training-Free", "Light-field descriptor under rotation search: no model needed"),
+               ('LEARNED', "Learned + Light Field", "The light field with the active multi-view network's learned "
+                "residual (needs a trained network and PyTorch)")],
+        default='AUTO')
 
     @reports_errors
     def execute(self, context):
-        classifier, metadata, extra, _ = active_classifier(context)
         query = context.active_object
         if query is None or query.type != 'MESH':
-            raise ValueError("Make the shape to search with the active object")
-        names = list(metadata["info"].get("library_names", ()))
-        library = extra.get("library")
-        if library is None or not names:
-            raise ValueError("The active classifier has no library; train it again")
-        views = shape_views([query], classifier.resolution)
-        similarity = library @ classifier.descriptors(views)[0]
-        order = [i for i in np.argsort(-similarity) if names[i] != query.name][:self.count]
-        matches = context.scene.design_space.matches
-        matches.clear()
-        for rank, i in enumerate(order):
-            item = matches.add()
-            item.name, item.score = names[i], float(similarity[i])
-            obj = bpy.data.objects.get(names[i])
-            if obj is not None:
-                write_image(THUMBNAIL.format(rank), thumbnail(shape_views([obj], 64)[0, 1]))
-        if self.place:
-            x = query.location.x + query.dimensions.x
-            for i in order:
-                source = bpy.data.objects.get(names[i])
-                if source is None:
-                    continue
-                duplicate = source.copy()
-                duplicate.location = (x + source.dimensions.x, query.location.y, query.location.z)
-                x += 1.5 * source.dimensions.x
-                for collection in query.users_collection:
-                    collection.objects.link(duplicate)
-        self.report({'INFO'}, f"Most like '{query.name}': " + ", ".join(
-            f"{names[i]} ({similarity[i]:.2f})" for i in order))
+            raise ValueError("Make the shape to search with the active object (a mesh)")
+        network, aligned = self._network(context)
+        collection = search_library(context, self.library)
+        library_objects = [o for o in shape_roots(list(collection.all_objects)) if o.type == 'MESH' and o != query]
+        if len(library_objects) < 1:
+            raise ValueError(f"'{collection.name}' holds no other shape to compare with; add shapes to it or search "
+                             "another collection")
+        query_shape, *library_shapes = read_shapes([query] + library_objects)
+        if not has_surface(query_shape):
+            raise ValueError(f"'{query.name}' has no surface to compare (no faces, zero area or non-finite "
+                             "vertices); search with a shape that has faces")
+        usable = [has_surface(s) for s in library_shapes]
+        skipped = [o.name for o, ok in zip(library_objects, usable) if not ok]
+        library_objects = [o for o, ok in zip(library_objects, usable) if ok]
+        library_shapes = [s for s, ok in zip(library_shapes, usable) if ok]
+        if not library_shapes:
+            raise ValueError(f"No shape in '{collection.name}' has a surface to compare; add meshes with faces")
+        names = [o.name for o in library_objects]
+        query_name, count, place = query.name, self.count, self.place
+
+        def finish(context, queries, library):
+            from ..shapespace.light_field import light_field_distances
+
+            query, how = queries[0], "light field"
+            if network is not None:  # the light field with the network's learned residual per view
+                query, library = network.view_descriptors(query), network.view_descriptors(library)
+                how = "light field + multi-view network"
+            distances = light_field_distances(query, library)
+            order = np.argsort(distances, kind="stable")[:count]
+            scale = float(np.median(distances)) or 1.0
+            scores = 1.0 / (1.0 + distances[order] / scale)  # 1: the same shape; ½: as far as the median
+            show_matches(context, [names[i] for i in order], scores)
+            query_object = bpy.data.objects.get(query_name)
+            if place and query_object is not None:
+                place_beside(query_object, [names[i] for i in order])
+            note = f" (skipped {len(skipped)} without a surface: '{skipped[0]}'…)" if skipped else ""
+            return 'INFO', (f"Most like '{query_name}' in '{collection.name}' by {how}: "
+                            + ", ".join(f"{names[i]} ({s:.2f})" for i, s in zip(order, scores)) + note)
+
+        start_and_report(self, LightFieldJob(f"Find shapes like '{query.name}'", [query_shape] + library_shapes,
+                                             aligned, finish, queries=1), context)
         return {'FINISHED'}
+
+    def _network(self, context):
+        """(the active multi-view network or None, whether shapes are taken as aligned)."""
+        # AUTO stays training-free: on the hard benchmark's unseen classes the learned residual ranked no better
+        # (DCG 0.718 vs 0.719, NN 0.71 vs 0.76); LEARNED asks for the network explicitly.
+        entry = active_recognition_entry(context.scene) if self.method == 'LEARNED' else None
+        if entry is not None and entry.kind != "view_network":
+            entry = None  # the older image CNN has no light field to fuse with
+        if entry is None:
+            if self.method == 'LEARNED':
+                raise ValueError("Make a multi-view network the active model first (Train Classifier), or search "
+                                 "with Method: Training-Free")
+            return None, bool(context.scene.design_space.collection_aligned)
+        network, metadata, _ = load_recognition_model(entry)
+        return network, bool(metadata["info"].get("aligned", False))
+
+
+__all__ = ["DESIGN_SPACE_OT_find_similar", "THUMBNAIL", "thumbnail", "shape_views"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
 import numpy as np
 
@@ -66,6 +68,20 @@ def keep_picture(name: str, rgba: np.ndarray, at_once: bool | None = None) -> No
     else:
         show_live_picture(name, rgba)
         _live["to_keep"][name] = rgba
+
+
+def keep_training_curves(name: str, curves, model_path) -> None:
+    """Keep a finished training's curves as the picture `name`; headless, also as a PNG beside the model
+    file (nobody sees the sidebar there)."""
+    if curves is None:
+        return
+    keep_picture(name, curves)
+    if bpy.app.background:
+        from ..learning.training_plot import write_png
+
+        png = Path(model_path).with_suffix(".png")
+        write_png(png, curves)
+        print(f"[Design Space] training curves saved to {png}", flush=True)
 
 
 def picture_icon(name: str) -> int | None:

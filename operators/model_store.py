@@ -39,6 +39,15 @@ def new_model_path(name: str, suffix: str = ".npz") -> Path:
     return path
 
 
+def unique_model_name(scene, name: str) -> str:
+    """`name`, or `name 2`, `name 3`, … when the scene's model list already has it."""
+    taken = {entry.name for entry in scene.design_space.models}
+    candidate, index = name, 2
+    while candidate in taken:
+        candidate, index = f"{name} {index}", index + 1
+    return candidate
+
+
 def stored_path(path: Path) -> str:
     """The path as kept in the scene: relative to the .blend when it is saved."""
     return bpy.path.relpath(str(path)) if bpy.data.filepath else str(path)

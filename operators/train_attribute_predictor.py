@@ -27,9 +27,9 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .background_jobs import Job, Progress, runner
 from .data_sources import EXTENSION_DIR, preferences
-from .image_bridge import keep_picture, show_live_picture
+from .image_bridge import keep_training_curves, show_live_picture
 from .mesh_bridge import read_collection
-from .model_store import add_model_entry, new_model_path
+from .model_store import add_model_entry, new_model_path, unique_model_name
 from .operator_support import reports_errors
 
 CURVE_IMAGE = "Design Space Training"
@@ -53,12 +53,16 @@ def attribute_targets(shapes, target: str, skip_incomplete: bool):
             missing.append(shape.name)
     if missing and not skip_incomplete:
         listed = ", ".join(f"'{n}'" for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ValueError(f"{len(missing)} shapes have no number in '{target}': {listed}; give them a value "
+        raise ValueError(f"{len(missing)} shape{' has' if len(missing) == 1 else 's have'} no number in '{target}': "
+                         f"{listed}; give {'it' if len(missing) == 1 else 'them'} a value "
                          "or enable 'Skip Incomplete Shapes'")
     kept = [s for s in shapes if s.name not in set(missing)]
     if not values:
         raise ValueError(f"No shape has a number in '{target}'; the shapes have: "
                          + ", ".join(numeric_attribute_names(shapes)[:12]))
+    if len(values) < 2:  # one shape is not a constant attribute: say which it is
+        raise ValueError(f"Only 1 shape has a number in '{target}' ('{kept[0].name}'); learning to predict it needs "
+                         "at least 2 (dozens are better): add shapes with a value")
     if len(set(values)) < 2:
         raise ValueError(f"'{target}' has the same value on every shape; there is nothing to learn")
     return kept, np.array(values, dtype=np.float32)[:, None]
@@ -113,6 +117,7 @@ class AttributePredictorJob(Job):
             process = subprocess.Popen([sys.executable, "-m", "learning.worker", str(self.job_file), str(self.workdir)],
                                        stdout=subprocess.PIPE, stderr=errors, text=True, cwd=str(EXTENSION_DIR),
                                        env=env, creationflags=getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0))
+            self.process = process  # so that discard() stops it whatever ends this job (Ctrl+C included)
             lines: queue.Queue = queue.Queue()
             threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
             final, cancel_sent = None, None
@@ -148,20 +153,15 @@ class AttributePredictorJob(Job):
 
     def apply(self, context, outcome: TrainingOutcome):
         result = outcome.result
-        name = f"{self.target} from {self.collection} ({'ridge' if self.kind == 'RIDGE' else 'MLP'})"
+        name = unique_model_name(context.scene, f"{self.target} from {self.collection} "
+                                                f"({'ridge' if self.kind == 'RIDGE' else 'MLP'})")
         path = new_model_path(name)
         shutil.move(str(self.workdir / "model.npz"), str(path))
         metrics = result["metrics"]
         summary = (f"validation RMSE {metrics['val_rmse']:.4g}, R² {metrics['val_r2']:.3f}"
                    if metrics.get("val_rmse") is not None else f"training RMSE {metrics['train_rmse']:.4g}")
         add_model_entry(context.scene, name, result["kind"], path, self.collection, self.target, summary)
-        if outcome.curves is not None:
-            keep_picture(CURVE_IMAGE, outcome.curves)
-            if bpy.app.background:
-                from ..learning.training_plot import write_png
-
-                write_png(path.with_suffix(".png"), outcome.curves)
-                print(f"[Design Space] training curves saved to {path.with_suffix('.png')}", flush=True)
+        keep_training_curves(CURVE_IMAGE, outcome.curves, path)
         self._clean()
         if not result["ok"]:
             return 'WARNING', f"{result['message']}; kept the last good model '{name}' ({summary})"
@@ -171,6 +171,13 @@ class AttributePredictorJob(Job):
         self._clean()  # the model only ever existed in the job's own folder
 
     def _clean(self) -> None:
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()  # interrupted, failed or abandoned: the worker must not train on as an orphan
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

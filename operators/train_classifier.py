@@ -1,6 +1,8 @@
-"""Train a multi-view CNN (MVCNN 2015) to tell the training collection's shapes apart by a label:
-a custom property (category by default) or, failing that, the child collection a shape is in.
-Rendering and training run in the worker process, with progress and Cancel like any training."""
+"""Train a classifier that tells the training collection's shapes apart by a label: a custom property
+(category by default) or, failing that, the child collection a shape is in. The default is the
+multi-view network on light fields of shapes in canonical pose (metric learning, measured against
+softmax regression); the older image CNN (MVCNN 2015 on 12 ring views) stays for upright collections.
+Describing and training run in the worker process, with progress and Cancel like any training."""
 
 from __future__ import annotations
 
@@ -11,16 +13,30 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import FloatProperty, IntProperty, StringProperty
+from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from .background_jobs import runner, start_and_report
-from .image_bridge import keep_picture
+from .data_sources import preferences
+from .image_bridge import keep_picture, keep_training_curves
 from .mesh_bridge import read_collection
-from .model_store import add_model_entry, new_model_path
+from .model_store import add_model_entry, new_model_path, unique_model_name
 from .operator_support import reports_errors
 from .train_attribute_predictor import CURVE_IMAGE, AttributePredictorJob, _job_arrays
 
 CONFUSION_IMAGE = "Design Space Confusion"
+
+
+def training_device() -> str:
+    """The preferences' training device (cpu, cuda, mps)."""
+    prefs = preferences()
+    return prefs.device.lower() if prefs is not None else "cpu"
+
+
+def training_threads() -> int:
+    """Threads for torch in the worker: the preferences' choice, else all cores but one (Blender keeps one)."""
+    prefs = preferences()
+    chosen = int(getattr(prefs, "training_threads", 0) or 0) if prefs is not None else 0
+    return chosen if chosen > 0 else max(1, (os.cpu_count() or 2) - 1)
 
 
 def shape_labels(collection, shapes, label_property: str) -> list:
@@ -67,8 +83,7 @@ class ClassifierJob(AttributePredictorJob):
         """`arrays` join the job file's arrays (per-shape data), `extra` its settings."""
         self.collection, self.classes = collection, classes
         self.target, self.kind = "category", "MVCNN"
-        self.label = f"Train {'classifier' if self.task == 'multiview_classifier' else 'sketch search'} on " \
-                     f"'{collection}'"
+        self.label = f"Train {self.model_name.lower()} on '{collection}'"
         self.push_undo = True
         self.workdir = Path(tempfile.mkdtemp(prefix="design_space_job_"))
         self.job_file = self.workdir / "job.npz"
@@ -77,7 +92,7 @@ class ClassifierJob(AttributePredictorJob):
         self.job_contents = (job_arrays, {
             "task": self.task, "shape_names": [s.name for s in shapes], "seed": seed,
             "classes": classes, "resolution": resolution, "epochs": epochs, "validation_fraction": validation,
-            "collection": collection, "threads": max(1, (os.cpu_count() or 2) - 1)} | extra)
+            "collection": collection, "threads": training_threads(), "device": training_device()} | extra)
 
     model_name, model_kind = "Classifier", "mvcnn_classifier"
 
@@ -94,16 +109,34 @@ class ClassifierJob(AttributePredictorJob):
 
     def apply(self, context, outcome):
         metrics = outcome.result["metrics"]
-        name = f"{self.collection} {self.model_name}"
+        name = unique_model_name(context.scene, f"{self.collection} {self.model_name}")
         path = new_model_path(name)
         shutil.move(str(self.workdir / "model.npz"), str(path))
         summary = self.summary(metrics)
         add_model_entry(context.scene, name, self.model_kind, path, self.collection, ", ".join(self.classes), summary)
-        if outcome.curves is not None:
-            keep_picture(CURVE_IMAGE, outcome.curves)
+        keep_training_curves(CURVE_IMAGE, outcome.curves, path)
         self.pictures(path)
         self._clean()
         return 'INFO', f"Trained '{name}' on {metrics['n_train']} shapes ({len(self.classes)} classes): {summary}"
+
+
+class ViewNetworkJob(ClassifierJob):
+    """The multi-view network on light fields: the worker describes the shapes (and turned copies) and trains."""
+
+    task = "view_network"
+    model_name, model_kind = "Classifier", "view_network"
+
+    def summary(self, metrics) -> str:
+        if "accuracy" not in metrics:
+            return "no held-out shapes"
+        return (f"held-out accuracy {100 * metrics['accuracy']:.0f}% (softmax regression on light fields "
+                f"{100 * metrics['baseline_accuracy']:.0f}%)")
+
+    def pictures(self, path) -> None:
+        from ..learning.view_network import ViewNetwork
+
+        _, _, extra = ViewNetwork.load(path)
+        keep_picture(CONFUSION_IMAGE, confusion_picture(extra["confusion"]))
 
 
 class LabelledTraining:
@@ -139,12 +172,26 @@ class DESIGN_SPACE_OT_train_classifier(LabelledTraining, bpy.types.Operator):
     bl_label = "Train Classifier"
     bl_options = {'REGISTER', 'UNDO'}
 
-    epochs: IntProperty(name="Epochs", description="Passes over the training shapes", default=20, min=1, max=1000)
+    epochs: IntProperty(name="Epochs", description="Passes over the training shapes", default=60, min=1, max=1000)
     validation_fraction: FloatProperty(name="Held Out", description="Share of shapes kept out of training to "
                                        "measure accuracy and retrieval", default=0.25, min=0.0, max=0.8,
                                        subtype='FACTOR')
 
+    model: EnumProperty(
+        name="Model", description="Which classifier to train",
+        items=[('VIEW_NETWORK', "Multi-View Network", "Light fields of each shape in canonical pose, a network "
+                "shared by the views, metric learning; for shapes in any orientation"),
+               ('CNN', "Image CNN", "The older multi-view CNN on 12 rendered views around +Z; for upright "
+                "collections only")],
+        default='VIEW_NETWORK')
+    copies: IntProperty(name="Turned Copies", description="Randomly turned copies of every training shape "
+                        "(rotation augmentation)", default=2, min=0, max=16)
+
     @reports_errors
     def execute(self, context):
-        self.start(context, ClassifierJob)
+        if self.model == 'CNN':
+            self.start(context, ClassifierJob)
+        else:
+            self.start(context, ViewNetworkJob, copies=self.copies,
+                       aligned=bool(context.scene.design_space.collection_aligned))
         return {'FINISHED'}

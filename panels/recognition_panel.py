@@ -17,12 +17,14 @@ class DESIGN_SPACE_PT_recognition(DesignSpaceSidebar, bpy.types.Panel):
         settings = context.scene.design_space
         column = layout.column()
         column.enabled = settings.training_collection is not None
+        column.prop(settings, "collection_aligned")
         column.operator("design_space.train_classifier", icon='OUTLINER_OB_CAMERA')
         column.operator("design_space.train_sketch_search", icon='GREASEPENCIL')
-        row = layout.row(align=True)
-        row.operator("design_space.classify", icon='VIEWZOOM')
-        row.operator("design_space.find_similar", icon='ZOOM_SELECTED')
-        layout.operator("design_space.sketch_search", icon='OUTLINER_OB_GREASEPENCIL')
+        layout.operator("design_space.classify", icon='VIEWZOOM')
+        layout.prop(settings, "library_collection")
+        layout.operator("design_space.find_similar", icon='ZOOM_SELECTED')
+        layout.prop(settings, "sketch_image")
+        layout.operator("design_space.sketch_search", icon='OUTLINER_OB_GREASEPENCIL').filepath = settings.sketch_image
         sketch = picture_icon("Design Space Sketch")
         if sketch is not None and settings.matches:
             layout.template_icon(icon_value=sketch, scale=3.0)

@@ -459,7 +459,127 @@ def bench_volumetric_training(bpy, addon, rows):
                  vae_epoch.seconds / 3, {"per-voxel logistic regression (full batch)": logistic_epoch.seconds / 3}))
 
 
-BENCHES = (bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
+QUALITY = []  # (task, {method: {measure: value}}): figures that are not times, printed after the table
+
+
+def light_field_copies(shapes, index, copies: int = 2, seed: int = 0) -> np.ndarray:
+    """Light fields of `copies` randomly turned copies of each shape in `index` (rotation augmentation)."""
+    from shapespace.light_field import light_field_descriptor
+    from shapespace.mesh_arrays import MeshArrays
+    from shapespace.roughen import random_rotation
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in index:
+        shape = shapes[i]
+        for _ in range(copies):
+            rotation = random_rotation(rng).astype(np.float32)
+            out.append(light_field_descriptor(MeshArrays(shape.name, shape.vertices @ rotation.T, shape.face_sizes,
+                                                         shape.corner_vertices)))
+    return np.stack(out)
+
+
+def bench_recognition(bpy, addon, rows):
+    """Recognition on the hard benchmark (21 classes × 40 shapes, turned in 3D, re-tessellated, holes,
+    overlapping parts, flipped normals, internal faces): the multi-view network (fused) against the
+    training-free light field and D2 on classes held out from training, classification against softmax
+    regression on light fields and the older image CNN; and the speed of each step against the old
+    pipeline (12 shaded ring views + CNN) in the same run."""
+    import torch
+
+    from learning.multiview import MultiViewClassifier
+    from learning.retrieval_scores import retrieval_scores
+    from learning.softmax_regression import SoftmaxRegression
+    from learning.view_network import fit_view_network
+    from shapespace.descriptors import d2_histogram, sample_surface
+    from shapespace.hard_benchmark import hard_benchmark
+    from shapespace.light_field import (QUARTER_TURN, light_field_descriptor, light_field_distance_matrix,
+                                        light_field_distances, light_field_query, pooled_light_field)
+    from shapespace.makehuman import MakeHumanData
+    from shapespace.views import render_views
+
+    torch.set_num_threads(1)
+    data = MakeHumanData.open(Path(__file__).resolve().parent.parent / ".data" / "mpfb2")
+    start = time.perf_counter()
+    bench = hard_benchmark(per_class=40, seed=0, makehuman=data)
+    print(f"hard benchmark: {len(bench.shapes)} shapes, {len(bench.classes)} classes "
+          f"({time.perf_counter() - start:.1f} s)", flush=True)
+    labels = bench.labels
+    start = time.perf_counter()
+    descriptors = np.stack([light_field_descriptor(s) for s in bench.shapes])
+    describe_seconds = (time.perf_counter() - start) / len(bench.shapes)
+    start = time.perf_counter()
+    images = np.stack([render_views(s, resolution=32)["shaded"] for s in bench.shapes]).astype(np.float32)
+    render_seconds = (time.perf_counter() - start) / len(bench.shapes)
+    rows.append(("describe one benchmark shape (all views)", "light field, 20 views", describe_seconds,
+                 {"old: 12 shaded ring views at 32²": render_seconds}))
+
+    MeshArrays = addon.shapespace.mesh_arrays.MeshArrays
+    grid = grid_mesh(MeshArrays, 72)  # 10,082 triangles
+    rows.append(("light field of a 10k-triangle mesh (goal ≤ 50 ms)", "light field, 20 views",
+                 median_seconds(lambda: light_field_descriptor(grid), repeat=5),
+                 {"as a query (both quarter turns)": median_seconds(lambda: light_field_query(grid), repeat=5),
+                  "old: 12 shaded ring views at 32²": median_seconds(lambda: render_views(grid, resolution=32), 3)}))
+    library = np.concatenate([descriptors] * (10000 // len(descriptors) + 1))[:10000]
+    d2_library = np.random.default_rng(0).random((10000, 64))
+    query = light_field_query(bench.shapes[0])
+    rows.append(("one query against 10,000 library shapes (goal ≤ 50 ms)", "light field, 24 axis × 60 rotations",
+                 median_seconds(lambda: light_field_distances(query, library), repeat=5),
+                 {"light field, 60 rotations": median_seconds(lambda: light_field_distances(query[0], library), 5),
+                  "D2 histogram, L1": median_seconds(lambda: np.abs(d2_library - d2_library[0]).sum(1), repeat=5)}))
+
+    # classification: classes seen in training, their shapes split 75/25
+    train, test = bench.train_index, bench.test_index
+    seen = sorted(set(labels[train].tolist()))
+    remap = np.full(labels.max() + 1, -1)
+    remap[seen] = np.arange(len(seen))
+    names = [bench.classes[c] for c in seen]
+    start = time.perf_counter()
+    copies = light_field_copies(bench.shapes, train)
+    network, metrics, _ = fit_view_network(descriptors[train], remap[labels[train]], names, held_out=0.25,
+                                           copies=(copies, np.repeat(np.arange(len(train)), 2)))
+    network_seconds = time.perf_counter() - start
+    x = np.concatenate([descriptors[train], copies])
+    y = remap[np.concatenate([labels[train], np.repeat(labels[train], 2)])]
+    probabilities = network.class_probabilities(descriptors[test], (network.view_descriptors(x), y))
+    accuracy = float((probabilities.argmax(1) == remap[labels[test]]).mean())
+    softmax = SoftmaxRegression().fit(pooled_light_field(x), y, len(seen))
+    softmax_accuracy = float((softmax.predict(pooled_light_field(descriptors[test])) == remap[labels[test]]).mean())
+    start = time.perf_counter()
+    cnn = MultiViewClassifier.create(names, 32, 12)
+    cnn.fit(images[train], remap[labels[train]], epochs=20)
+    cnn_seconds = time.perf_counter() - start
+    cnn_accuracy = float((cnn.probabilities(images[test]).argmax(1) == remap[labels[test]]).mean())
+    QUALITY.append((f"classification, {len(seen)} seen classes, {len(test)} held-out shapes", {
+        f"multi-view network (vote: {metrics['vote']})": {"accuracy": accuracy},
+        "softmax regression on light fields": {"accuracy": softmax_accuracy},
+        "old image CNN (12 ring views, 32²)": {"accuracy": cnn_accuracy}}))
+    rows.append((f"train the classifier on {len(train)} shapes + 2 turned copies each (2 fits)", "multi-view network",
+                 network_seconds + 3 * describe_seconds * len(train), {"old image CNN, 20 epochs": cnn_seconds +
+                                                                   render_seconds * len(train)}))
+    rows.append((f"classify {len(test)} shapes, describing included", "multi-view network",
+                 describe_seconds * len(test) + median_seconds(lambda: network.probabilities(descriptors[test]), 3),
+                 {"old image CNN": render_seconds * len(test) + median_seconds(lambda: cnn.probabilities(images[test]), 3)}))
+
+    # retrieval of classes never trained on (the network above saw none of them)
+    unseen = bench.retrieval_index
+    assert not np.isin(labels[train], labels[unseen]).any()
+    turned = np.stack([light_field_descriptor(bench.shapes[i], turn=QUARTER_TURN) for i in unseen])
+    light_field = light_field_distance_matrix(descriptors[unseen], turned=turned)
+    learned = light_field_distance_matrix(network.view_descriptors(descriptors[unseen]),
+                                          turned=network.view_descriptors(turned))
+    sixty = light_field_distance_matrix(descriptors[unseen])
+    d2 = np.stack([d2_histogram(sample_surface(bench.shapes[i], 2048, seed=0), 64) for i in unseen])
+    query = np.arange(len(unseen))
+    table = {}
+    for name, distances in (("light field + learned residual", learned), ("light field (training-free)", light_field),
+                            ("light field, 60 rotations only", sixty),
+                            ("D2", np.abs(d2[:, None] - d2[None]).sum(-1))):
+        table[name] = retrieval_scores(distances, labels[unseen], labels[unseen], query)
+    QUALITY.append((f"retrieval of {len(bench.held_out_classes)} unseen classes ({len(unseen)} shapes)", table))
+
+
+BENCHES = (bench_recognition, bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
            bench_part_model, bench_views, bench_voxelize, bench_generation, bench_volumetric_training, bench_training,
            bench_progress_update)
 
@@ -482,6 +602,10 @@ def main() -> int:
         lines.append(f"{job:58} {ours * 1e3:8.2f} ms  {cells}")
         results.append({"job": job, "ours": ours_name, "ours_seconds": ours,
                         "baselines": [{"name": n, "seconds": t, "ratio": t / ours} for n, t in baselines.items()]})
+    for task, methods in QUALITY:
+        lines.append(f"\n{task}")
+        for method, measures in methods.items():
+            lines.append(f"  {method:44} " + "  ".join(f"{k} {100 * v:.1f}" for k, v in measures.items()))
     table = "\n".join(lines)
     print(table)
     output = Path(args.output)
@@ -489,7 +613,8 @@ def main() -> int:
     (output / "bench.txt").write_text(table + "\n")
     (output / "bench.json").write_text(json.dumps({
         "blender": bpy.app.version_string, "python": platform.python_version(), "numpy": np.__version__,
-        "machine": platform.machine(), "results": results}, indent=2))
+        "machine": platform.machine(), "results": results,
+        "quality": [{"task": task, "methods": methods} for task, methods in QUALITY]}, indent=2))
     print(f"wrote {output / 'bench.json'}")
     return 0
 

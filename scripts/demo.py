@@ -296,8 +296,8 @@ def recognition_demo(bpy, addon, output: Path, seed: int, bodies: bool) -> list:
     for obj in library.all_objects:
         obj.location.y += 60.0
     settings.training_collection = library
-    bpy.ops.design_space.train_classifier(epochs=15, resolution=32, seed=seed)
-    say(f"multi-view classifier: {settings.models[settings.active_model_index].metrics}")
+    bpy.ops.design_space.train_classifier(epochs=60, copies=2, seed=seed)
+    say(f"multi-view network: {settings.models[settings.active_model_index].metrics}")
     save_image(bpy, "Design Space Confusion", output / "renders" / "classifier_confusion.png")
     classifier_index = settings.active_model_index
     bpy.ops.design_space.create_demo_collections(shapes_per_family=3, body_count=3 if bodies else 0,
@@ -311,8 +311,12 @@ def recognition_demo(bpy, addon, output: Path, seed: int, bodies: bool) -> list:
     say(f"classified {len(new)} new shapes: {right} right")
     query = next(o for o in new if o["category"] == "vase")
     bpy.context.view_layer.objects.active = query
-    bpy.ops.design_space.find_similar(count=4)
-    say(f"most like {query.name}: " + ", ".join(f"{m.name} ({m.score:.3f})" for m in settings.matches))
+    settings.library_collection = library
+    bpy.ops.design_space.find_similar(count=4, method='LEARNED')
+    say(f"most like {query.name} (light field + learned residual): " + ", ".join(f"{m.name} ({m.score:.3f})" for m in settings.matches))
+    bpy.ops.design_space.find_similar(count=4, method='TRAINING_FREE')
+    say(f"most like {query.name} (training-free light field): "
+        + ", ".join(f"{m.name} ({m.score:.3f})" for m in settings.matches))
 
     settings.training_collection = library  # making the new shapes picked their collection
     bpy.ops.design_space.train_sketch_search(pairs=3000, epochs=10, seed=seed)

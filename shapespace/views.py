@@ -9,7 +9,9 @@ elevation, for upright shapes) or `dodecahedron_views` (20 directions, for shape
 Rasterisation: every triangle is expanded to the pixel centres inside its bounding box (a repeat,
 no per-triangle Python), barycentric coordinates decide coverage, and the nearest depth per pixel
 wins (a lexsort). Line drawings are image-space: depth discontinuities (silhouettes and occluding
-contours) plus creases where the surface normal turns sharply.
+contours) plus creases where the surface normal turns sharply. `depth_extremes` is the fast path for
+descriptors (shapespace.light_field): silhouette and depth only, many cameras in one pass, the
+nearest and farthest surface per pixel (a max/min scatter instead of a sort), in float32.
 """
 
 from __future__ import annotations
@@ -101,6 +103,10 @@ def render_views(mesh: MeshArrays, directions=None, resolution: int = 64, normal
     'shaded' (Lambert, 0 background), 'lines' (1 on lines); each (views, resolution, resolution)."""
     if not 16 <= resolution <= 512:
         raise ValueError(f"View resolution must be between 16 and 512 pixels, not {resolution}")
+    if len(mesh.triangles) == 0:  # nothing to draw: say which shape, not an index error deep in the raster
+        vertex_count = len(mesh.vertices)
+        raise ValueError(f"'{mesh.name}' has no faces ({vertex_count} vertex{'' if vertex_count == 1 else 'es'}); "
+                         "its views would be empty: add faces, or leave this object out")
     directions = ring_views() if directions is None else np.asarray(directions, dtype=np.float64)
     vertices = np.asarray(mesh.vertices, dtype=np.float64) if normalized else normalize(mesh.vertices)
     triangles = mesh.triangles
@@ -137,3 +143,75 @@ def _lines(mask, depth, normals, depth_step) -> np.ndarray:
         else:
             lines[:, 1:] |= edge
     return lines.astype(np.float32)
+
+
+def depth_extremes(vertices: np.ndarray, triangles: np.ndarray, frames: np.ndarray, resolution: int):
+    """Nearest and farthest surface per pixel for many cameras at once (silhouette and depth only,
+    no shading: the fast path for view descriptors). `vertices` (V, 3) in the cameras' units: each
+    orthographic camera sees camera-space x, y in [-1, 1]² (what lies outside is cut off);
+    `frames` (K, 3, 3) camera frames (rows right, up, backward; see camera_frame). Memory grows
+    with triangles × cameras (about 100 bytes each): pass fewer frames at a time for huge meshes.
+    Returns (near_z, far_z), each (K, resolution, resolution) float32: the largest and smallest
+    camera-space z per pixel (+1 nearest the camera, -1 farthest), NaN where no surface is.
+    The far image is what the opposite camera sees nearest, mirrored left-right, so one raster
+    serves a pair of antipodal views."""
+    size = int(resolution)
+    frames = np.asarray(frames, dtype=np.float64)
+    count = len(frames)
+    # float32 and one flat array per coordinate: this is memory-bound work on (triangles × views)
+    points = (np.asarray(vertices, dtype=np.float64) @ frames.reshape(-1, 3).T).reshape(-1, count, 3)
+    x = ((points[..., 0] + 1.0) * (0.5 * size) - 0.5).astype(np.float32)  # pixel centres at integers
+    y = ((points[..., 1] + 1.0) * (0.5 * size) - 0.5).astype(np.float32)  # x right, y up
+    z = points[..., 2].astype(np.float32)
+    corners = [triangles[:, i] for i in range(3)]
+    ax, bx, cx = (x[i].reshape(-1) for i in corners)  # (T·K,), view fastest
+    ay, by, cy = (y[i].reshape(-1) for i in corners)
+    low_x = np.maximum(np.ceil(np.minimum(np.minimum(ax, bx), cx)), 0).astype(np.int32)
+    low_y = np.maximum(np.ceil(np.minimum(np.minimum(ay, by), cy)), 0).astype(np.int32)
+    width = np.maximum(np.minimum(np.floor(np.maximum(np.maximum(ax, bx), cx)), size - 1).astype(np.int32) - low_x + 1, 0)
+    height = np.maximum(np.minimum(np.floor(np.maximum(np.maximum(ay, by), cy)), size - 1).astype(np.int32) - low_y + 1, 0)
+    counts = width * height
+    drawn = np.flatnonzero(counts)
+    low_x, low_y, width, counts = low_x[drawn], low_y[drawn], width[drawn], counts[drawn]
+    ax, bx, cx, ay, by, cy = ax[drawn], bx[drawn], cx[drawn], ay[drawn], by[drawn], cy[drawn]
+    az, bz, cz = (z[i].reshape(-1)[drawn] for i in corners)
+    # barycentric coordinates and depth are affine in the pixel position (orthographic cameras):
+    # per triangle value(px, py) = k0 + kx·px + ky·py, so each candidate pixel needs one row gather
+    abx, aby, acx, acy = bx - ax, by - ay, cx - ax, cy - ay
+    det = abx * acy - aby * acx
+    keep = np.abs(det) > 1e-12
+    inverse = np.where(keep, 1.0, 0.0).astype(np.float32) / np.where(keep, det, 1.0)
+    barycentric = np.empty((len(drawn), 6), dtype=np.float32)
+    vx, vy, wx, wy = acy * inverse, -acx * inverse, -aby * inverse, abx * inverse
+    barycentric[:, 0] = -(ax * vx + ay * vy) - np.where(keep, 0.0, 2.0)  # degenerate: never inside
+    barycentric[:, 1], barycentric[:, 2] = vx, vy
+    barycentric[:, 3] = -(ax * wx + ay * wy)
+    barycentric[:, 4], barycentric[:, 5] = wx, wy
+    depth_terms = np.stack([az, bz - az, cz - az], axis=1)  # gathered only for covered pixels
+    candidate = np.repeat(np.arange(len(drawn), dtype=np.int32), counts)
+    offset = np.arange(len(candidate), dtype=np.int32) - np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+    # the pixel of each candidate in float32 (exact for these small integers): integer // and % are
+    # slow in numpy, and int32 × float32 would promote everything to float64
+    step = width.astype(np.float32)[candidate]
+    offset = offset.astype(np.float32)
+    row = np.floor((offset + 0.5) / step)
+    fx = low_x.astype(np.float32)[candidate] + (offset - row * step)
+    fy = low_y.astype(np.float32)[candidate] + row
+    k = np.take(barycentric, candidate, axis=0)  # row gathers: take is several times faster than [ ]
+    v = k[:, 0] + k[:, 1] * fx + k[:, 2] * fy
+    w = k[:, 3] + k[:, 4] * fx + k[:, 5] * fy
+    covered = np.flatnonzero((v >= -1e-6) & (w >= -1e-6) & (v + w <= 1 + 1e-6))
+    v, w, candidate = v[covered], w[covered], candidate[covered]
+    px, py = fx[covered].astype(np.int64), fy[covered].astype(np.int64)
+    k = np.take(depth_terms, candidate, axis=0)
+    depth = k[:, 0] + v * k[:, 1] + w * k[:, 2]
+    index = (drawn[candidate] % count) * (size * size) + (size - 1 - py) * size + px  # row 0 at the top
+    # the buffers share depth's dtype: mixed dtypes push ufunc.at onto a path ~100× slower
+    near = np.full(count * size * size, -np.inf, dtype=np.float32)
+    far = np.full(count * size * size, np.inf, dtype=np.float32)
+    np.maximum.at(near, index, depth)
+    np.minimum.at(far, index, depth)
+    near[np.isinf(near)] = np.nan
+    far[np.isinf(far)] = np.nan
+    shape = (count, size, size)
+    return near.reshape(shape), far.reshape(shape)

@@ -1,4 +1,8 @@
-"""Recognition inside Blender: train_classifier (in the worker process), classify, find_similar."""
+"""Recognition inside Blender: train_classifier (in the worker process), classify, find_similar —
+on the built-in families and on the project's hard benchmark, with PyTorch made unimportable for the
+training-free search."""
+
+import sys
 
 import numpy as np
 import pytest
@@ -15,12 +19,15 @@ def families(bpy):
 
 def test_train_classify_and_find_similar(bpy, families):
     settings = bpy.context.scene.design_space
-    assert bpy.ops.design_space.train_classifier(epochs=15, resolution=32) == {'FINISHED'}
+    assert bpy.ops.design_space.train_classifier(epochs=40, copies=1) == {'FINISHED'}
     entry = settings.models[settings.active_model_index]
-    assert entry.kind == "mvcnn_classifier" and entry.target == "chair, lamp, table, vase"
+    assert entry.kind == "view_network" and entry.target == "chair, lamp, table, vase"
     accuracy = float(entry.metrics.split("accuracy ")[1].split("%")[0])
-    assert accuracy >= 85, entry.metrics
+    assert accuracy >= 85 and "softmax regression" in entry.metrics, entry.metrics
     assert bpy.data.images.get("Design Space Confusion") is not None
+    assert bpy.ops.design_space.train_classifier(epochs=2, copies=0) == {'FINISHED'}
+    assert settings.models[-1].name == settings.models[-2].name + " 2"  # two models, two names
+    settings.active_model_index = len(settings.models) - 2
 
     lamps = bpy.data.collections["Lamps (varied topology)"]
     for obj in bpy.context.view_layer.objects:
@@ -31,13 +38,74 @@ def test_train_classify_and_find_similar(bpy, families):
 
     vase = bpy.data.collections["Vases (varied topology)"].objects[3]
     bpy.context.view_layer.objects.active = vase
+    before = len(bpy.data.objects)
     assert bpy.ops.design_space.find_similar(count=4, place=True) == {'FINISHED'}
     found = [m.name for m in settings.matches]
     assert len(found) == 4 and vase.name not in found
     assert sum(bpy.data.objects[n]["category"] == "vase" for n in found) >= 3
+    assert len(bpy.data.objects) == before + 4
     assert bpy.data.images.get("Design Space Match 0") is not None
     scores = [m.score for m in settings.matches]
     assert scores == sorted(scores, reverse=True)
+    assert bpy.ops.design_space.find_similar(count=4, method='LEARNED') == {'FINISHED'}
+    assert sum(bpy.data.objects[m.name]["category"] == "vase" for m in settings.matches) >= 3
+
+
+def test_find_similar_without_training_or_torch_on_the_hard_benchmark(bpy, addon, monkeypatch):
+    """A collection never trained on, PyTorch unimportable: same-class neighbours first (NN ≥ 80%)."""
+    from shapespace.hard_benchmark import hard_benchmark
+
+    bench = hard_benchmark(per_class=6, seed=9)
+    bridge = addon.operators.mesh_bridge
+    with bridge.SceneWriter() as writer:
+        library = writer.collection("Downloaded Library")
+        for shape, label in zip(bench.shapes, bench.labels):
+            writer.mesh_object(shape, library, properties={"category": bench.classes[label]})
+    settings = bpy.context.scene.design_space
+    settings.library_collection = library
+    assert not settings.models
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
+    with pytest.raises(ImportError):
+        import torch  # noqa: F401
+    objects = list(library.objects)
+    right = 0
+    queries = objects[::2]
+    for query in queries:
+        bpy.context.view_layer.objects.active = query
+        assert bpy.ops.design_space.find_similar(count=3) == {'FINISHED'}
+        right += bpy.data.objects[settings.matches[0].name]["category"] == query["category"]
+    nn = right / len(queries)
+    print(f"training-free find_similar NN on the hard benchmark: {nn:.3f} ({len(bench.classes)} classes)")
+    assert nn >= 0.80
+
+
+def test_find_similar_refuses_what_it_cannot_compare(bpy, addon):
+    from shapespace.primitives import box
+
+    bridge = addon.operators.mesh_bridge
+    with bridge.SceneWriter() as writer:
+        lonely = writer.collection("Lonely")
+        only = writer.mesh_object(box((0, 0, 0), (1, 1, 1)), lonely, name="Only")
+        flat = writer.mesh_object(bridge_mesh_without_faces(), lonely, name="Flat")
+    settings = bpy.context.scene.design_space
+    settings.library_collection = lonely
+    bpy.context.view_layer.objects.active = flat
+    with pytest.raises(RuntimeError, match="'Flat' has no surface to compare"):
+        bpy.ops.design_space.find_similar()
+    bpy.context.view_layer.objects.active = only
+    with pytest.raises(RuntimeError, match="No shape in 'Lonely' has a surface"):
+        bpy.ops.design_space.find_similar()
+    with pytest.raises(RuntimeError, match="There is no collection 'Nowhere'"):
+        bpy.ops.design_space.find_similar(library="Nowhere")
+    with pytest.raises(RuntimeError, match="Make a multi-view network the active model first"):
+        bpy.ops.design_space.find_similar(method='LEARNED')
+    assert not settings.matches
+
+
+def bridge_mesh_without_faces():
+    from shapespace.mesh_arrays import MeshArrays
+
+    return MeshArrays("flat", np.zeros((3, 3), np.float32), np.zeros(0, np.int32), np.zeros(0, np.int32))
 
 
 def test_bad_input(bpy, families):
