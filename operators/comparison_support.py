@@ -1,5 +1,6 @@
-"""Shared by the comparison operators: the shapes of the training collection, their features
-(shape-space coordinates when the collection has a shape space, else descriptors), the pair on
+"""Shared by the comparison operators: the shapes of the training collection, their feature sets
+(shape-space coordinates when the collection has a shape space, the 38-number descriptor, the pooled
+light field in canonical pose, both; learning chooses among them by cross-validation), the pair on
 show, and the scene's stored comparisons."""
 
 from __future__ import annotations
@@ -44,17 +45,59 @@ def shape_space_of(context, collection):
     return None
 
 
-def collection_features(context):
-    """(features (N, d), shape names, source, shape-space path or None) for the training collection."""
-    from ..shapespace.descriptors import descriptor_matrix
+FEATURE_SOURCES = ("shape_space", "descriptors", "light_field", "descriptors+light_field")
 
+
+def _descriptor_features(shapes, source):
+    from ..shapespace.descriptors import descriptor_matrix
+    from ..shapespace.light_field import light_field_descriptor, pooled_light_field
+
+    parts = []
+    if "descriptors" in source:
+        parts.append(descriptor_matrix(shapes).astype(np.float64))
+    if "light_field" in source:  # the training-free view descriptor in each shape's canonical pose
+        parts.append(np.stack([pooled_light_field(light_field_descriptor(s)) for s in shapes]).astype(np.float64))
+    return np.hstack(parts)
+
+
+def feature_candidates(context):
+    """({source: (N, d) features}, shape names, shape-space path or None): every feature set the
+    training collection offers, for cross-validation to choose among (FEATURE_SOURCES)."""
+    collection = context.scene.design_space.training_collection
+    shapes = read_collection(collection)
+    names = [s.name for s in shapes]
+    descriptors = _descriptor_features(shapes, "descriptors")
+    light_field = _descriptor_features(shapes, "light_field")
+    candidates = {"descriptors": descriptors, "light_field": light_field,
+                  "descriptors+light_field": np.hstack([descriptors, light_field])}
+    space = shape_space_of(context, collection)
+    path = None
+    if space is not None:
+        path, coefficients, space_names = space
+        row = {n: i for i, n in enumerate(space_names)}
+        if set(names) <= set(row):
+            candidates = {"shape_space": np.asarray(coefficients, dtype=np.float64)[[row[n] for n in names]],
+                          **candidates}
+    return candidates, names, path
+
+
+def collection_features(context, source: str | None = None):
+    """(features (N, d), shape names, source, shape-space path or None) for the training collection:
+    the named `source` (one of FEATURE_SOURCES, as recorded in a model file), or without one the
+    shape-space coordinates when the collection has a shape space, else the descriptors."""
     collection = context.scene.design_space.training_collection
     space = shape_space_of(context, collection)
-    if space is not None:
+    if source in (None, "shape_space") and space is not None:
         path, coefficients, names = space
         return np.asarray(coefficients, dtype=np.float64), names, "shape_space", path
+    if source == "shape_space":
+        raise ValueError(f"The attributes were learned in a shape space of '{collection.name}' that is gone; "
+                         "learn the shape space and the attributes again")
+    source = source or "descriptors"
+    if source not in FEATURE_SOURCES:
+        raise ValueError(f"Unknown feature source '{source}' in the attribute model; learn the attributes again")
     shapes = read_collection(collection)
-    return descriptor_matrix(shapes), [s.name for s in shapes], "descriptors", None
+    return _descriptor_features(shapes, source), [s.name for s in shapes], source, None
 
 
 PART_SEPARATOR = ":"  # "chair_003:leg" names the leg part of chair_003

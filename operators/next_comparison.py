@@ -1,5 +1,6 @@
-"""Show the next pair of shapes to compare: one not asked before, the ones the learned ranking is
-least sure of first."""
+"""Show the next pair of shapes to compare: one not asked before, chosen by the learned ranking's
+uncertainty (the gap of two strengths over its standard deviation) and coverage (shapes compared
+least come up), learning.ranking.next_pairs; random before anything is learned."""
 
 from __future__ import annotations
 
@@ -12,24 +13,30 @@ from .model_store import absolute_path
 from .operator_support import reports_errors
 
 
-def current_strengths(context, names, attribute):
-    """Strengths of the shapes under the newest ranking learned for `attribute` (None if none)."""
+def current_ranking(context, names, attribute):
+    """(ranking, features of `names`) of the newest model learned for `attribute`, or None."""
     from ..learning.ranking import load_rankings
     from .comparison_support import collection_features
 
     for entry in reversed(context.scene.design_space.models):
-        if entry.kind == "semantic_attributes" and attribute in entry.target.split(", "):
+        if entry.kind == "semantic_attributes" and attribute in entry.target.split(", ") and not entry.part:
             try:
-                rankings, _ = load_rankings(absolute_path(entry.filepath))
-                features, feature_names, _, _ = collection_features(context)
+                rankings, metadata = load_rankings(absolute_path(entry.filepath))
+                features, feature_names, _, _ = collection_features(context, metadata["info"].get("feature_source"))
             except (OSError, ValueError):
                 return None
             ranking = next(r for r in rankings if r.attribute == attribute)
-            if ranking.weights.shape[0] != features.shape[1]:
+            row = {n: i for i, n in enumerate(feature_names)}
+            if ranking.weights.shape[0] != features.shape[1] or not set(names) <= set(row):
                 return None
-            strength = dict(zip(feature_names, ranking.strength(features)))
-            return np.array([strength.get(n, 0.0) for n in names])
+            return ranking, features[[row[n] for n in names]]
     return None
+
+
+def current_strengths(context, names, attribute):
+    """Strengths of the shapes under the newest ranking learned for `attribute` (None if none)."""
+    found = current_ranking(context, names, attribute)
+    return None if found is None else found[0].strength(found[1])
 
 
 def part_labels(obj) -> set:
@@ -44,7 +51,7 @@ SKIPPED: set = set()  # pairs skipped in this session: not shown again until Ble
 
 
 def pick_next(context, seed: int):
-    from ..learning.ranking import informative_pairs
+    from ..learning.ranking import next_pairs
 
     settings = context.scene.design_space
     attribute = settings.comparison_attribute.strip()
@@ -59,14 +66,16 @@ def pick_next(context, seed: int):
     asked = [(c.shape_a, c.shape_b) for c in stored_comparisons(context.scene, attribute)]
     asked += [(a, b) for a, b, skipped_for in SKIPPED if skipped_for == attribute]
     rng = np.random.default_rng(seed + len(asked))
-    pairs = informative_pairs(current_strengths(context, names, attribute), names, asked, rng)
+    found = None if label else current_ranking(context, names, attribute)
+    ranking, features = found if found is not None else (None, None)
+    pairs = next_pairs(ranking, features, names, asked, rng)
     if not pairs:
         raise ValueError(f"Every pair of '{settings.training_collection.name}' has been compared for '{attribute}'")
     return pairs[0]
 
 
 class DESIGN_SPACE_OT_next_comparison(bpy.types.Operator):
-    """Show two shapes of the training collection side by side and ask which is more so (pairs not asked before; the ones the learned ranking is least sure of first)"""
+    """Show two shapes of the training collection side by side and ask which is more so (pairs not asked before; where the learned ranking is least sure and shapes were compared least)"""
 
     bl_idname = "design_space.next_comparison"
     bl_label = "Compare Shapes"

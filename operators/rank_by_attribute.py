@@ -45,11 +45,11 @@ class DESIGN_SPACE_OT_rank_by_attribute(bpy.types.Operator):
         entry = active_model(context.scene)
         if entry is None or entry.kind != "semantic_attributes":
             raise ValueError("Make a model learned from comparisons the active model first (Learn from Comparisons)")
-        rankings, _ = load_rankings(absolute_path(entry.filepath))
+        rankings, metadata = load_rankings(absolute_path(entry.filepath))
         ranking = next((r for r in rankings if r.attribute == attribute), None)
         if ranking is None:
             raise ValueError(f"'{entry.name}' has no '{attribute}'; it has: {', '.join(r.attribute for r in rankings)}")
-        features, names, _, _ = collection_features(context)
+        features, names, _, _ = collection_features(context, metadata["info"].get("feature_source"))
         strength = ranking.strength(features)
         order = sorted(range(len(names)), key=lambda i: strength[i])
         with SceneWriter() as writer:

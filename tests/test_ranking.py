@@ -1,10 +1,14 @@
-"""Semantic attributes from comparisons (AttribIt): learning, accuracy, CSV, cycles (pure core)."""
+"""Semantic attributes from comparisons (AttribIt): the numpy Rank-SVM (exact, fast, no torch), features on
+hard (roughened) chairs, uncertainty and next pairs, accuracy, CSV, cycles (pure core)."""
+
+import sys
 
 import numpy as np
 import pytest
 
-from learning.ranking import (Comparison, cross_validated_accuracy, find_cycles, fit_ranking, informative_pairs,
-                              kendall_tau, read_comparisons_csv, simulate_comparisons, write_comparisons_csv)
+from learning.ranking import (Comparison, choose_features, cross_validated_accuracy, find_cycles, fit_ranking,
+                              informative_pairs, kendall_tau, next_pairs, read_comparisons_csv,
+                              simulate_comparisons, spd_inverse, write_comparisons_csv)
 from learning.shape_space import fit_shape_space
 from shapespace.correspondence import stack_same_topology
 from shapespace.procedural import make_family
@@ -29,7 +33,8 @@ def test_two_hundred_noisy_comparisons_recover_the_hidden_order(chairs):
     accuracy, counts, _ = cross_validated_accuracy(features, names, comparisons, "sturdy", folds=5,
                                                    sizes=[0.25, 1.0])
     assert accuracy[-1] >= 0.9, accuracy
-    assert accuracy[-1] > accuracy[0] - 0.02 and counts[-1] == 160  # more comparisons, no worse
+    # folds over shapes: an answer trains only when it names no held-out shape (~64% of them)
+    assert accuracy[-1] > accuracy[0] - 0.02 and 110 < counts[-1] < 150  # more comparisons, no worse
     ranking = fit_ranking(features, names, comparisons, "sturdy")
     assert kendall_tau(ranking.strength(features), hidden) >= 0.8
 
@@ -86,3 +91,97 @@ def test_informative_pairs_are_new_and_close():
     assert informative_pairs(strengths, names, [], rng)[0] == ("a", "b")
     assert ("a", "b") not in informative_pairs(strengths, names, [("b", "a")], rng, count=6)
     assert informative_pairs(strengths, names, [(x, y) for x in names for y in names if x < y], rng) == []
+
+
+def test_learning_needs_no_torch_and_matches_the_torch_learner(chairs, monkeypatch):
+    features, names, hidden = chairs
+    comparisons = simulate_comparisons(hidden, names, "sturdy", 200, seed=4)
+    try:
+        import torch
+
+        from learning.ranking import fit_ranking_torch
+
+        torch.set_num_threads(1)
+        before = fit_ranking_torch(features, names, comparisons, "sturdy").strength(features)
+    except ImportError:
+        before = None
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    with pytest.raises(ImportError):
+        import torch  # noqa: F401
+    ranking = fit_ranking(features, names, comparisons, "sturdy")
+    strength = ranking.strength(features)
+    assert kendall_tau(strength, hidden) >= 0.85
+    if before is not None:  # the same ranking as the earlier learner, within tolerance
+        assert kendall_tau(strength, before) >= 0.85
+        assert kendall_tau(strength, hidden) >= kendall_tau(before, hidden) - 0.05  # measured 0.88 vs 0.92
+
+
+def test_two_hundred_answers_over_many_features_are_learned_with_cross_validation(chairs):
+    features, names, hidden = chairs
+    wide = np.hstack([features, np.random.default_rng(0).standard_normal((len(names), 150))])  # 180+ numbers
+    comparisons = simulate_comparisons(hidden, names, "sturdy", 200, seed=5)
+    ranking = fit_ranking(wide, names, comparisons, "sturdy")  # how fast: `make bench`
+    assert np.isfinite(ranking.regularization) and ranking.covariance.shape == (wide.shape[1],) * 2
+
+
+def test_spd_inverse_is_exact():
+    a = np.random.default_rng(1).standard_normal((300, 150))
+    matrix = a.T @ a + np.eye(150)
+    assert np.abs(spd_inverse(matrix) @ matrix - np.eye(150)).max() < 1e-9
+
+
+def test_uncertainty_shrinks_with_answers_and_next_pairs_cover_unasked_shapes(chairs):
+    features, names, hidden = chairs
+    few = fit_ranking(features, names, simulate_comparisons(hidden, names, "sturdy", 30, seed=6), "sturdy")
+    many = fit_ranking(features, names, simulate_comparisons(hidden, names, "sturdy", 300, seed=6), "sturdy")
+    assert np.median(many.uncertainty(features)) < 0.7 * np.median(few.uncertainty(features))
+    asked = [(names[i], names[i + 1]) for i in range(0, 20)]  # shapes 0..20 compared, 21.. never
+    pairs = next_pairs(few, features, names, asked, np.random.default_rng(0), count=5)
+    assert len(pairs) == 5 and len({n for p in pairs for n in p}) == 10  # no shape twice in a batch
+    assert not {frozenset(p) for p in pairs} & {frozenset(p) for p in asked}
+    fresh = sum(names.index(n) > 20 for p in pairs for n in p)
+    assert fresh >= 6, pairs  # most of the batch is about shapes never compared
+
+
+@pytest.fixture(scope="module")
+def hard_chairs():
+    """Procedural chairs of varied topology made hard by roughen (random 3D rotation, scale, stretch,
+    re-tessellation, holes, overlaps, flipped faces, clutter), and a hidden "sturdy" measured on what
+    a person sees: leg thickness and seat width over the (stretched) height."""
+    from shapespace.descriptors import descriptor_matrix
+    from shapespace.light_field import light_field_descriptor, pooled_light_field
+    from shapespace.procedural import make_family
+    from shapespace.roughen import roughen_with_record
+
+    shapes = make_family("chair", 80, seed=7, same_topology=False)
+    rough = [roughen_with_record(s, 1000 + i, True) for i, s in enumerate(shapes)]
+    stretch = np.array([record.stretch for _, record in rough])
+    value = lambda key: np.array([s.attributes[key] for s in shapes])  # noqa: E731
+    height = value("height") * stretch[:, 2]
+    legs = value("leg_thickness") * np.sqrt(stretch[:, 0] * stretch[:, 1]) / height
+    seats = value("seat_width") * stretch[:, 0] / height
+    meshes = [m for m, _ in rough]
+    descriptors = descriptor_matrix(meshes).astype(np.float64)
+    light_field = np.stack([pooled_light_field(light_field_descriptor(m)) for m in meshes]).astype(np.float64)
+    candidates = {"descriptors": descriptors, "light_field": light_field,
+                  "descriptors+light_field": np.hstack([descriptors, light_field])}
+    return candidates, [s.name for s in shapes], legs / legs.std() + seats / seats.std()
+
+
+def test_hard_chairs_held_out_tau_with_chosen_features_against_the_old_descriptor(hard_chairs):
+    """Measured (4 splits, 56 shapes answered 200 times, 24 held out): old descriptor τ ≈ 0.38, the
+    feature set chosen by cross-validation ≈ 0.5–0.6. The issue's target (τ ≥ 0.8) is NOT reached."""
+    candidates, names, hidden = hard_chairs
+    old, chosen_tau, chosen_names = [], [], []
+    for split in range(4):
+        order = np.random.default_rng(split).permutation(len(names))
+        train, test = order[:56], order[56:]
+        answers = simulate_comparisons(hidden[train], [names[i] for i in train], "sturdy", 200, seed=split)
+        chosen, scores = choose_features(candidates, names, answers, "sturdy")
+        chosen_names.append(chosen)
+        for source, out in (("descriptors", old), (chosen, chosen_tau)):
+            ranking = fit_ranking(candidates[source], names, answers, "sturdy")
+            out.append(kendall_tau(ranking.strength(candidates[source][test]), hidden[test]))
+    assert "descriptors" not in chosen_names, chosen_names  # the light field carries more of the meaning
+    assert np.mean(chosen_tau) >= np.mean(old) + 0.08, (chosen_tau, old)
+    assert np.mean(chosen_tau) >= 0.45, chosen_tau
