@@ -51,7 +51,7 @@ class DESIGN_SPACE_OT_classify(bpy.types.Operator):
             return {'FINISHED'}
         names = [obj.name for obj in objects]
 
-        def finish(context, descriptors, _):
+        def finish(context, _, descriptors):  # described as library shapes, as in training
             alive = [bpy.data.objects.get(name) for name in names]
             kept = [(obj, d) for obj, d in zip(alive, descriptors) if obj is not None]
             if not kept:
@@ -62,7 +62,7 @@ class DESIGN_SPACE_OT_classify(bpy.types.Operator):
 
         aligned = bool(metadata["info"].get("aligned", False))
         start_and_report(self, LightFieldJob(f"Classify {len(objects)} shape{'s' * (len(objects) != 1)}",
-                                             read_shapes(objects), aligned, finish, queries=len(objects)), context)
+                                             read_shapes(objects), aligned, finish), context)
         return {'FINISHED'}
 
     @staticmethod

@@ -158,6 +158,70 @@ def bench_training(bpy, addon, rows):
                      {"plain torch loop": samples / f["plain_samples_per_s"]}))
 
 
+def bench_import(bpy, addon, rows):
+    """Importing 10k-vertex files: per-file cost into an empty scene and into one of 2,000 objects, against
+    Blender's own importer in the same two scenes (which grows with the scene)."""
+    from bench_import import import_timing
+
+    for fmt in ("ply", "obj"):
+        f = import_timing(bpy, addon, files=200, existing=2000, fmt=fmt, baseline_files=20)
+        rows.append((f"import one 10k-vertex .{fmt}, empty scene (goal ≤ 30 ms)", "Design Space readers",
+                     f["empty_scene_s_per_file"], {"Blender's importer": f["blender_importer_empty_scene_s_per_file"]}))
+        rows.append((f"import one 10k-vertex .{fmt}, scene of 2,000 objects", "Design Space readers",
+                     f["full_scene_s_per_file"], {"Blender's importer": f["blender_importer_full_scene_s_per_file"],
+                                                  "ours into the empty scene": f["empty_scene_s_per_file"]}))
+
+
+def bench_comparisons(bpy, addon, rows):
+    """Learning a semantic attribute from 60, 200 and 1,000 answers: the numpy Rank-SVM (Newton, λ by
+    cross-validation) against the torch learner (one fit, no cross-validation) in the same run."""
+    import torch
+
+    from learning.ranking import fit_ranking, fit_ranking_torch, simulate_comparisons
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((60, 16))
+    names = [f"shape_{i:02d}" for i in range(60)]
+    hidden = features @ rng.standard_normal(16)
+    for count in (60, 200, 1000):
+        comparisons = simulate_comparisons(hidden, names, "sturdy", count, seed=1)
+        rows.append((f"learn a semantic attribute from {count} answers (goal ≤ 0.5 s at 200)",
+                     "numpy Rank-SVM, CV included",
+                     median_seconds(lambda: fit_ranking(features, names, comparisons, "sturdy"), repeat=3),
+                     {"torch learner, one fit": median_seconds(
+                         lambda: fit_ranking_torch(features, names, comparisons, "sturdy"), repeat=3)}))
+
+
+def bench_threads(bpy, addon, rows):
+    """One training epoch of the multi-view network with another busy process beside it (as Blender is
+    while a worker trains): torch on 1 thread against 2. The worker's default is all cores but one."""
+    import subprocess
+
+    import torch
+
+    from learning.view_network import ViewNetwork
+
+    rng = np.random.default_rng(0)
+    x = rng.random((480, 20, 72)).astype(np.float32)
+    y = rng.integers(0, 12, 480)
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
+    try:
+        times = {}
+        for threads in (2, 1, 2, 1):
+            torch.set_num_threads(threads)
+            network = ViewNetwork.create([str(i) for i in range(12)], 20, 72)
+            start = time.perf_counter()
+            network.fit(x, y, epochs=2)
+            times.setdefault(threads, []).append((time.perf_counter() - start) / 2)
+    finally:
+        busy.kill()
+        busy.wait()
+        torch.set_num_threads(1)
+    rows.append(("one view-network epoch (480 shapes) beside a busy process", "torch on 1 thread",
+                 min(times[1]), {"torch on 2 threads": min(times[2])}))
+
+
 def bench_progress_update(bpy, addon, rows):
     """Main-thread cost of one progress update: drain the queue, job state, status bar, curve image."""
     jobs = addon.operators.background_jobs
@@ -494,7 +558,8 @@ def bench_recognition(bpy, addon, rows):
     from shapespace.descriptors import d2_histogram, sample_surface
     from shapespace.hard_benchmark import hard_benchmark
     from shapespace.light_field import (QUARTER_TURN, light_field_descriptor, light_field_distance_matrix,
-                                        light_field_distances, light_field_query, pooled_light_field)
+                                        light_field_distances, light_field_nearest, light_field_query,
+                                        pooled_light_field)
     from shapespace.makehuman import MakeHumanData
     from shapespace.views import render_views
 
@@ -526,6 +591,7 @@ def bench_recognition(bpy, addon, rows):
     rows.append(("one query against 10,000 library shapes (goal ≤ 50 ms)", "light field, 24 axis × 60 rotations",
                  median_seconds(lambda: light_field_distances(query, library), repeat=5),
                  {"light field, 60 rotations": median_seconds(lambda: light_field_distances(query[0], library), 5),
+                  "the 5 nearest, pruned (Find Similar)": median_seconds(lambda: light_field_nearest(query, library, 5), 5),
                   "D2 histogram, L1": median_seconds(lambda: np.abs(d2_library - d2_library[0]).sum(1), repeat=5)}))
 
     # classification: classes seen in training, their shapes split 75/25
@@ -579,7 +645,7 @@ def bench_recognition(bpy, addon, rows):
     QUALITY.append((f"retrieval of {len(bench.held_out_classes)} unseen classes ({len(unseen)} shapes)", table))
 
 
-BENCHES = (bench_recognition, bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
+BENCHES = (bench_recognition, bench_threads, bench_import, bench_comparisons, bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
            bench_part_model, bench_views, bench_voxelize, bench_generation, bench_volumetric_training, bench_training,
            bench_progress_update)
 

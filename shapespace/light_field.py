@@ -213,7 +213,19 @@ def light_field_nearest(query, library, count: int = 10) -> tuple[np.ndarray, np
     answer as sorting light_field_distances, found faster by pruning. For any view permutation,
     Σᵢ ‖q_P(i) − lᵢ‖² ≥ 20 ‖mean(q) − mean(l)‖² (Jensen), so shapes are checked exactly in the order
     of that bound: the nearest 4·count (at least 256) by the bound, then all whose bound is below
-    the count-th best distance among those."""
+    the count-th best distance among those. A query of several descriptors (k, 20, F) merges the
+    nearest of each: exact, since a shape among the best by its smallest distance is among the best
+    for the descriptor that gives it."""
+    if np.ndim(query) == 3:
+        found = [light_field_nearest(q, library, count) for q in query]
+        index = np.concatenate([f[0] for f in found])
+        distance = np.concatenate([f[1] for f in found])
+        order = np.lexsort((distance, index))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = index[order][1:] != index[order][:-1]  # each shape once, at its smallest distance
+        index, distance = index[order][first], distance[order][first]
+        best = np.argsort(distance, kind="stable")[:max(0, min(int(count), len(library)))]
+        return index[best], distance[best]
     query = _check_descriptors(query, "the query", 2)
     library = _check_descriptors(library, "the library", 3)
     count = max(0, min(int(count), len(library)))
