@@ -34,11 +34,13 @@ def _is_quickdraw(folder: Path) -> bool:
 
 def find_quickdraw(candidates=()) -> Path | None:
     """The first folder holding `quickdraw-train/*.npy`: among `candidates`, then $DESIGN_SPACE_QUICKDRAW,
-    then `shared/data/quickdraw` beside or inside the repository; None when there is none."""
+    then `shared/data/quickdraw` beside or inside the repository, then the training doodles shipped in the
+    extension's `data/quickdraw`; None when there is none."""
     folders = [Path(c) for c in candidates if c]
     if os.environ.get(QUICKDRAW_ENV):
         folders.append(Path(os.environ[QUICKDRAW_ENV]))
-    folders += [_REPO.parent / "shared" / "data" / "quickdraw", _REPO / "shared" / "data" / "quickdraw"]
+    folders += [_REPO.parent / "shared" / "data" / "quickdraw", _REPO / "shared" / "data" / "quickdraw",
+                _REPO / "data" / "quickdraw"]  # the last: the copy shipped inside the extension
     for folder in folders:
         folder = folder.expanduser()
         if _is_quickdraw(folder):

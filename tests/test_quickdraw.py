@@ -2,6 +2,7 @@
 the 14 classes' training doodles that must tell the 140 test doodles apart (torch, one thread)."""
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +95,20 @@ def test_sketch_encoder_tells_real_doodles_apart(folder):
     accuracy = float((encoder.predict(test_sketches) == test_labels).mean())
     print(f"doodle encoder top-1 {accuracy:.3f} (nearest neighbour {baseline:.3f}); training {seconds:.0f} s CPU")
     assert accuracy >= 0.8 and accuracy > baseline + 0.15, (accuracy, baseline)
+
+
+def test_the_extension_ships_the_training_doodles_with_their_attribution(tmp_path, monkeypatch):
+    """An installed extension has no shared/ folder beside it: the training doodles travel inside it."""
+    import shutil
+
+    from shapespace import quickdraw
+
+    shipped = Path(quickdraw.__file__).resolve().parent.parent / "data" / "quickdraw"
+    assert "CC BY 4.0" in (shipped / "README.md").read_text() and "Quick, Draw! dataset, Google" in \
+        (shipped / "README.md").read_text()
+    assert len(list((shipped / "quickdraw-train").glob("*.npy"))) == 14
+    extension = tmp_path / "extension"  # a copy of the installed layout, with no shared/ anywhere near it
+    shutil.copytree(shipped, extension / "data" / "quickdraw")
+    monkeypatch.setattr(quickdraw, "_REPO", extension)
+    monkeypatch.delenv(quickdraw.QUICKDRAW_ENV, raising=False)
+    assert quickdraw.find_quickdraw() == extension / "data" / "quickdraw"
