@@ -47,7 +47,7 @@ def encode_attributes(records, attributes, shape_names, skip_incomplete: bool = 
     for attribute in attributes:
         missing = [i for i, r in enumerate(records) if not _usable(r.get(attribute))]
         if missing and not skip_incomplete:
-            raise ValueError(f"{len(missing)} shapes have no usable '{attribute}' (missing or NaN): "
+            raise ValueError(f"{len(missing)} {'shape has' if len(missing) == 1 else 'shapes have'} no usable '{attribute}' (missing or NaN): "
                              f"{_listing(shape_names[i] for i in missing)}; give them a value or skip incomplete shapes")
         usable[missing] = False
     kept = np.flatnonzero(usable)

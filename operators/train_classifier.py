@@ -55,8 +55,11 @@ def shape_labels(collection, shapes, label_property: str) -> list:
         else:
             missing.append(shape.name)
     if missing:
-        raise ValueError(f"{len(missing)} shapes have no '{label_property}' and sit in no child collection "
-                         f"('{missing[0]}'…); give them the property or sort them into child collections")
+        one = len(missing) == 1
+        raise ValueError(f"{len(missing)} {'shape has' if one else 'shapes have'} no '{label_property}' and "
+                         f"{'sits' if one else 'sit'} in no child collection ('{missing[0]}'…); give "
+                         f"{'it' if one else 'them'} the property or sort {'it' if one else 'them'} into child "
+                         "collections")
     return labels
 
 

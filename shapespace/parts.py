@@ -109,7 +109,7 @@ def describe_collection(shapes, seed: int = 0):
     if unlabelled:
         listed = ", ".join(f"'{n}'" for n in unlabelled[:5]) + (f" and {len(unlabelled) - 5} more"
                                                                   if len(unlabelled) > 5 else "")
-        raise ValueError(f"{len(unlabelled)} shapes have no part labels: {listed}; label their parts (child "
+        raise ValueError(f"{len(unlabelled)} {'shape has' if len(unlabelled) == 1 else 'shapes have'} no part labels: {listed}; label their parts (child "
                          "objects with a 'part' property, or a 'part' face attribute) or leave them out")
     table = [split_parts(s, seed) for s in shapes]
     labels = []

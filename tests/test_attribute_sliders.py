@@ -76,7 +76,7 @@ def test_edit_in_place_writes_the_mesh(bpy, vase_space):
 
 def test_learn_attributes_names_what_is_wrong(bpy, vase_space):
     vase_space.objects[5]["height"] = float("nan")
-    with pytest.raises(RuntimeError, match=r"1 shapes have no usable 'height' \(missing or NaN\): 'vase_005'"):
+    with pytest.raises(RuntimeError, match=r"1 shape has no usable 'height' \(missing or NaN\): 'vase_005'"):
         bpy.ops.design_space.learn_attributes(attributes="height")
     bpy.context.view_layer.objects.active = bpy.data.objects["Vases Shape Space"]
     assert bpy.ops.design_space.learn_attributes(attributes="height", skip_incomplete=True) == {'FINISHED'}

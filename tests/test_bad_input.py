@@ -34,6 +34,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # --------------------------------------------------------------------------------------------
 
 
+def _without_empty_groups(value):
+    """Reading an unset pointer property through RNA leaves an empty group behind in Blender 4.3: it holds
+    nothing, so it is no change."""
+    if isinstance(value, dict):
+        return {k: _without_empty_groups(v) for k, v in value.items() if v != {}}
+    return value
+
+
 def _property_text(owner) -> str:
     """Custom properties as text (arrays and groups through their Python values)."""
     items = []
@@ -41,17 +49,20 @@ def _property_text(owner) -> str:
         value = owner[key]
         value = value.to_list() if hasattr(value, "to_list") else value.to_dict() if hasattr(value, "to_dict") \
             else value
-        items.append(f"{key}={value!r}")
+        if value != {}:
+            items.append(f"{key}={_without_empty_groups(value)!r}")
     return ";".join(items)
 
 
-def scene_hash(bpy) -> str:
-    """SHA-256 over every object, mesh (vertex positions included), collection and their custom
+def scene_parts(bpy) -> dict:
+    """{what: SHA-256} for every object, mesh (vertex positions included), collection and their custom
     properties, and the scene's Design Space state (models, comparisons, training collection)."""
-    digest = hashlib.sha256()
+    parts = {}
+    for view_layer in bpy.context.scene.view_layers:  # world matrices are stale until an update: evaluate first
+        view_layer.update()
 
-    def add(*parts):
-        digest.update(repr(parts).encode("utf-8"))
+    def add(*fields):
+        parts[f"{fields[0]} {fields[1]}"] = repr(fields)
 
     for obj in bpy.data.objects:
         matrix = np.array(obj.matrix_world, dtype=np.float64)
@@ -77,7 +88,17 @@ def scene_hash(bpy) -> str:
         add("scene", scene.name, _property_text(scene), [(m.name, m.kind, m.filepath) for m in settings.models],
             [(c.shape_a, c.shape_b, c.attribute, c.answer) for c in settings.comparisons],
             settings.training_collection.name if settings.training_collection else None)
-    return digest.hexdigest()
+    return parts
+
+
+def scene_hash(bpy) -> str:
+    """One SHA-256 over scene_parts."""
+    return hashlib.sha256(repr(sorted(scene_parts(bpy).items())).encode("utf-8")).hexdigest()
+
+
+def _first_difference(before: str, after: str) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
+    return f"…{before[max(0, at - 60):at + 60]}… became …{after[max(0, at - 60):at + 60]}…"
 
 
 def child_processes() -> set:
@@ -102,14 +123,18 @@ class Leftovers:
 
     def __init__(self, bpy, addon, *folders):
         self.bpy, self.folders = bpy, [addon.operators.model_store.model_directory(), *folders]
-        self.hash, self.files, self.jobs = scene_hash(bpy), self._files(), job_folders()
+        self.parts, self.files, self.jobs = scene_parts(bpy), self._files(), job_folders()
         self.processes, self.objects = child_processes(), len(bpy.data.objects)
 
     def _files(self):
         return {p for folder in self.folders for p in Path(folder).rglob("*")}
 
     def assert_none(self):
-        assert scene_hash(self.bpy) == self.hash, "the scene changed"
+        now = scene_parts(self.bpy)
+        changed = sorted(k for k in now.keys() | self.parts.keys() if now.get(k) != self.parts.get(k))
+        assert not changed, (f"the scene changed: {changed[:8]}; first: "
+                             f"{_first_difference(self.parts.get(changed[0], ''), now.get(changed[0], ''))}"
+                             if changed else "")
         assert len(self.bpy.data.objects) == self.objects
         assert self._files() == self.files, f"files left: {sorted(self._files() - self.files)}"
         assert job_folders() == self.jobs, f"job folders left: {sorted(job_folders() - self.jobs)}"
@@ -283,7 +308,7 @@ OPERATOR_NAMES = {"train_predictor": "train_attribute_predictor"}
 ONE_SHAPE_MESSAGES = {
     "train_predictor": r"Only 1 shape has a number in 'height' \('lonely'\); .* at least 2 .*add shapes",
     "export_training_dataset": r"Only 1 shape has a number in 'height' \('lonely'\)",
-    "learn_part_model": r"have no part labels: 'lonely'; label their parts",
+    "learn_part_model": r"has no part labels: 'lonely'; label their parts",
 }
 # Collections that only some trainers can refuse (the others learn from them, or refuse earlier).
 EXTRA_COLLECTION_CASES = {

@@ -53,7 +53,7 @@ def test_contact_slots_are_shared_by_the_parts_that_meet():
 def test_unlabelled_shapes_and_too_few_shapes_are_named():
     shapes = make_family("chair", 3, seed=1)
     shapes[1].face_parts = None
-    with pytest.raises(ValueError, match="1 shapes have no part labels: 'chair_001'"):
+    with pytest.raises(ValueError, match="1 shape has no part labels: 'chair_001'"):
         describe_collection(shapes)
     table, _, _ = _table("chair", 3)
     with pytest.raises(ValueError, match="3 shapes are too few"):
