@@ -103,22 +103,31 @@ class PartSynthesizer:
         score = float(self.model.log_likelihood(assembly_table(self.model, chosen, placement.contacts))[0])
         return Assembly(sources, score, placement)
 
-    def assemble(self, count: int, seed: int = 0, draws: int | None = None, variety: bool = False) -> list:
+    def assemble(self, count: int, seed: int = 0, draws: int | None = None, variety: bool = False,
+                 progress=None, should_stop=None) -> list:
         """Up to `count` distinct valid assemblies, most plausible first (the same seed, the same list).
         With `variety`, the best assembly of each structure (which labels, how many pieces) comes
-        before the second best of any: shapes with more parts score lower, and would never show."""
+        before the second best of any: shapes with more parts score lower, and would never show.
+        progress(fraction, message) is called after each draw; when should_stop() says so, the search
+        ends early and ranks what it has (the caller decides whether to keep it)."""
         rng = np.random.default_rng(seed)
         found = {}
         draws = draws or 30 * count
-        for _ in range(draws):
+        wanted = 3 * count
+        valid = 0
+        for draw in range(draws):
+            if should_stop is not None and should_stop():
+                break
             chosen = self._choose(self.model.sample(rng), rng)
-            if chosen is None:
-                continue
-            key = tuple(sorted((label, part.source) for label, part in chosen.items()))
-            if key in found:
-                continue
-            found[key] = self.evaluate(chosen)
-            if sum(a is not None for a in found.values()) >= 3 * count:
+            if chosen is not None:
+                key = tuple(sorted((label, part.source) for label, part in chosen.items()))
+                if key not in found:
+                    found[key] = self.evaluate(chosen)
+                    valid += found[key] is not None
+            if progress is not None:  # done when the draws run out or enough assemblies passed
+                progress(max((draw + 1) / draws, valid / wanted),
+                         f"{valid} of {wanted} candidates passed the checks, draw {draw + 1}/{draws}")
+            if valid >= wanted:
                 break
         ranked = sorted((a for a in found.values() if a is not None), key=lambda a: -a.score)
         if variety:
@@ -132,11 +141,17 @@ class PartSynthesizer:
     def _pieces(self, assembly, label) -> int:
         return self.parts[self.names.index(assembly.sources[label])][label].components
 
-    def alternatives(self, sources: dict, label: str) -> list:
-        """Valid assemblies that swap the part of `label` for another training part, most plausible first."""
+    def alternatives(self, sources: dict, label: str, progress=None, should_stop=None) -> list:
+        """Valid assemblies that swap the part of `label` for another training part, most plausible first.
+        progress(fraction, message) is called after each training shape tried; when should_stop() says
+        so, the search ends early with what it has."""
         current = {l: self.parts[self.names.index(name)][l] for l, name in sources.items()}
         out = []
         for row, parts in enumerate(self.parts):
+            if should_stop is not None and should_stop():
+                break
+            if progress is not None:
+                progress(row / len(self.parts), f"trying the {label} of shape {row + 1}/{len(self.parts)}")
             part = parts.get(label)
             if part is None or part.source == sources.get(label):
                 continue

@@ -228,10 +228,12 @@ class VoxelLogistic:
             logits = self.net(torch.as_tensor(np.asarray(condition_vectors, np.float32)))
         return torch.sigmoid(logits).numpy().reshape((-1,) + (self.resolution,) * 3)
 
-    def complete(self, grid, known, iterations: int = 8, positive_weight: float = 2.0) -> tuple[np.ndarray, int]:
+    def complete(self, grid, known, iterations: int = 8, positive_weight: float = 2.0, progress=None,
+                 should_stop=None) -> tuple[np.ndarray, int]:
         """Fill the unknown voxels: for each class, fit the attributes to the known voxels — a convex
         weighted logistic fit in the attribute vector, solved by Newton's method — and keep the class
-        that explains them best."""
+        that explains them best. progress(fraction, message) is called after each class; when
+        should_stop() says so, the classes not tried yet are skipped."""
         conditions = self.conditions
         c, a = len(conditions.classes), len(conditions.attribute_names)
         weight = self.net.weight.detach().numpy().astype(np.float64)  # (V, C+A)
@@ -242,6 +244,8 @@ class VoxelLogistic:
         scale = positive_weight * y + (1 - y)  # per-voxel weight of the loss (occupied voxels count more)
         best = (math.inf, None, 0)
         for k in range(c):
+            if k and should_stop is not None and should_stop():
+                break
             x = conditions.vectors([k], np.full((1, a), np.nan))[0].astype(np.float64)
             attributes = x[c:].copy()
             for _ in range(iterations if a else 0):
@@ -254,6 +258,8 @@ class VoxelLogistic:
             loss = float(np.sum(scale * np.logaddexp(0, logits) - positive_weight * y * logits)) / max(len(y), 1)
             if loss < best[0]:
                 best = (loss, np.concatenate([x[:c], attributes]), k)
+            if progress is not None:
+                progress((k + 1) / c, f"fitted the known voxels as {conditions.classes[k]} ({k + 1}/{c})")
         p = 1 / (1 + np.exp(-(weight @ best[1] + bias)))
         return _keep_known(p.reshape((self.resolution,) * 3).astype(np.float32), grid, known.reshape(grid.shape)), best[2]
 
@@ -447,21 +453,33 @@ class VoxelVAE:
     def classify(self, grids) -> np.ndarray:
         return self.encode(grids)[1]
 
-    def complete(self, grid, known, condition_vector=None, steps: int = 60, mirror: bool = True
-                 ) -> tuple[np.ndarray, int]:
+    def complete(self, grid, known, condition_vector=None, steps: int = 60, mirror: bool = True,
+                 progress=None, should_stop=None) -> tuple[np.ndarray, int]:
         """Fill the unknown voxels of one grid: encode what is known (the class head names the class
         unless `condition_vector` is given), then refine the code on the known voxels. With `mirror`,
-        the grid is also completed flipped left to right and the two answers averaged."""
+        the grid is also completed flipped left to right and the two answers averaged.
+        progress(fraction, message) is called after each refinement step; when should_stop() says
+        so, the refinement ends early (the answer is then rougher, for a caller that discards it)."""
         grid, known = np.asarray(grid, np.float32), np.asarray(known, bool)
-        p, probabilities = self._complete_once(grid, known, condition_vector, steps)
-        if mirror:
+        passes = 2 if mirror else 1
+
+        def pass_progress(index):
+            if progress is None:
+                return None
+            side = " (mirrored)" if index else ""
+            return lambda step: progress((index * steps + step) / (passes * steps),
+                                         f"refining the shape code{side}, step {step}/{steps}")
+
+        p, probabilities = self._complete_once(grid, known, condition_vector, steps, pass_progress(0), should_stop)
+        if mirror and not (should_stop is not None and should_stop()):
             flipped, flipped_probabilities = self._complete_once(grid[::-1].copy(), known[::-1].copy(),
-                                                                 condition_vector, steps)
+                                                                 condition_vector, steps, pass_progress(1),
+                                                                 should_stop)
             p = (p + flipped[::-1]) / 2
             probabilities = probabilities + flipped_probabilities
         return _keep_known(p, grid, known), int(probabilities.argmax())
 
-    def _complete_once(self, grid, known, condition_vector, steps):
+    def _complete_once(self, grid, known, condition_vector, steps, step_done=None, should_stop=None):
         torch = _torch()
         mu, probabilities = self.encode(grid[None], known[None].astype(np.float32))
         if condition_vector is None:
@@ -472,12 +490,16 @@ class VoxelVAE:
         target = torch.as_tensor(grid.reshape(1, -1))
         mask = torch.as_tensor(known.reshape(1, -1).astype(np.float32))
         optimizer = torch.optim.Adam([z], lr=0.05)
-        for _ in range(steps):
+        for step in range(steps):
+            if should_stop is not None and should_stop():
+                break
             loss = _weighted_bce(torch, self.net.decode(z, condition), target, mask).mean() \
                 + 1e-3 * z.square().sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if step_done is not None:
+                step_done(step + 1)
         return self._decode(z.detach().numpy(), condition.numpy())[0], probabilities[0]
 
     # ---- files ----

@@ -5,6 +5,9 @@ A worker thread runs the job's pure computation and posts progress into a queue;
 training-curve image) and applies the result there, since Blender data may only be touched on the
 main thread. Background mode (`blender --background`, the bpy module) has no event loop, so the
 same job runs synchronously and prints progress lines instead.
+
+Shared by the operators that start jobs: `StepReporter` relays a pure loop's progress to a job's
+report without flooding it, and `JobOperator` gives an operator Esc-to-cancel in a window.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import traceback
 from dataclasses import dataclass, field
 
 import bpy
+
+from .operator_support import reports_errors
 
 POLL_SECONDS = 0.1
 
@@ -250,6 +255,77 @@ def set_quietly(group, **values) -> None:
 runner = JobRunner()
 
 
+class StepReporter:
+    """Relays a pure loop's progress(fraction, message) calls to a job's `report` as Progress: each
+    phase fills its span of the bar, and a report goes out only when the bar moved by `min_step` or
+    `min_seconds` passed, so that a headless run prints a few dozen lines, not thousands."""
+
+    def __init__(self, report, min_step: float = 0.05, min_seconds: float = 0.5):
+        self.report, self.min_step, self.min_seconds = report, min_step, min_seconds
+        self.sent_fraction, self.sent_at = -1.0, 0.0
+
+    def phase(self, start: float, end: float):
+        """A progress(fraction, message) callback whose 0..1 fills [start, end] of the bar."""
+        def progress(fraction: float, message: str) -> None:
+            self.send(start + (end - start) * min(max(float(fraction), 0.0), 1.0), message)
+
+        return progress
+
+    def send(self, fraction: float, message: str, force: bool = False) -> None:
+        """Report now if the bar moved enough or enough time passed (always with `force`: a new phase)."""
+        now = time.perf_counter()
+        if force or fraction - self.sent_fraction >= self.min_step or now - self.sent_at >= self.min_seconds:
+            self.sent_fraction, self.sent_at = fraction, now
+            self.report(Progress(fraction, message))
+
+
+class JobOperator:
+    """Mixin for an operator that starts a job: from the window, Esc cancels it and the operator
+    ends (one undo step) when the job has ended; headless, the job has run to its end in `execute`.
+    Subclasses define `job(context) -> Job`, which reads the scene and raises ValueError for bad
+    input; the job sets `applied` when it wrote its result."""
+
+    def _start(self, context):
+        job = self.job(context)
+        return job, runner.start(job, context)
+
+    def _report_summary(self, summary) -> None:
+        if summary:
+            self.report({summary[0]}, summary[1])
+
+    def _execute(self, context):
+        job, summary = self._start(context)
+        if summary is None:
+            self.report({'INFO'}, f"{job.label} started; progress shows in the Design Space panel")
+            return {'FINISHED'}
+        self._report_summary(summary)  # headless: it has run to its end (or was cancelled)
+        return {'FINISHED'} if job.applied else {'CANCELLED'}
+
+    def _invoke(self, context, event):
+        job, summary = self._start(context)
+        if summary is not None:  # background mode: already done
+            self._report_summary(summary)
+            return {'FINISHED'}
+        job.push_undo = False  # this operator's own end makes the undo step
+        self._job = job
+        self._timer = context.window_manager.event_timer_add(0.2, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {'RUNNING_MODAL'}
+
+    execute = reports_errors(_execute)
+    invoke = reports_errors(_invoke)
+
+    def modal(self, context, event):
+        if runner.job is not self._job:
+            context.window_manager.event_timer_remove(self._timer)
+            self._report_summary(runner.last_summary)
+            return {'FINISHED'} if getattr(self._job, "applied", False) else {'CANCELLED'}
+        if event.type == 'ESC' and event.value == 'PRESS':
+            runner.cancel()
+            return {'RUNNING_MODAL'}
+        return {'PASS_THROUGH'}
+
+
 @bpy.app.handlers.persistent
 def stop_job_on_file_load(*_):
     """Another .blend is being opened: the running job's results belong to the old one."""
@@ -263,6 +339,9 @@ def discard_job_at_exit() -> None:
     """Blender is quitting: a running job's worker process and files must not outlive it."""
     if runner.job is not None:
         runner.cancel()
+        thread = runner._thread
+        if thread is not None and thread.is_alive():
+            thread.join(timeout=5.0)  # jobs poll the cancel often; a thread still computing at exit can crash
         runner.job.discard("Blender is quitting")
 
 

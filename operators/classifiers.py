@@ -39,7 +39,16 @@ def load_recognition_model(entry):
     if key not in _models:
         _models.clear()
         loader = ViewNetwork.load if entry.kind == "view_network" else MultiViewClassifier.load
-        _models[key] = loader(path)
+        loaded = loader(path)
+        if entry.kind == "view_network":
+            from ..shapespace.light_field import LIGHT_FIELD_LAYOUT
+
+            layout = loaded[1]["info"].get("layout", "")
+            if layout != LIGHT_FIELD_LAYOUT:
+                raise ValueError(f"'{entry.name}' was trained on light fields of another layout ({layout or 'unknown'}; "
+                                 f"this Design Space computes {LIGHT_FIELD_LAYOUT}); train it again on "
+                                 f"'{entry.collection}'")
+        _models[key] = loaded
     return _models[key]
 
 

@@ -1,5 +1,8 @@
 """Complete a partial shape: the user marks the missing part with a box (a mesh or an empty); the
-active volumetric model fills it in and the result is written as a new object (the source stays)."""
+active volumetric model fills it in and the result is written as a new object (the source stays).
+
+The shape and the box are read on the main thread; voxelising, the completion and the surface run as
+a background job (progress, Esc or Cancel); the new object is written only when it has finished."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ import numpy as np
 from bpy.props import IntProperty
 from mathutils import Vector
 
-from .mesh_bridge import SceneWriter
-from .operator_support import reports_errors
-from .volumetric_support import active_volumetric, grid_mesh, mesh_grid
+from .background_jobs import Job, JobOperator, StepReporter
+from .mesh_bridge import SceneWriter, read_shape
+from .volumetric_support import active_volumetric_path, grid_mesh, load_volumetric_once, shape_grid
 
 
 def region_bounds(region, shape_obj) -> tuple[np.ndarray, np.ndarray]:
@@ -38,8 +41,74 @@ def completion_inputs(context):
     return shape, others[0]
 
 
-class DESIGN_SPACE_OT_complete_volumetric(bpy.types.Operator):
-    """Fill in the missing part of the active shape inside the other selected object's box (a cube mesh or an empty) with the active volumetric model; the completed shape is a new object beside it"""
+def unknown_voxels(frame, low, high) -> np.ndarray:
+    """(R, R, R) bool: the voxels whose centres lie in the box [low, high]."""
+    inside = [(c >= low[a]) & (c <= high[a]) for a, c in enumerate(frame.centres(a) for a in range(3))]
+    return inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+
+
+def filled_share(completed: np.ndarray, unknown: np.ndarray) -> float:
+    """The share of the completed shape's volume that lies in the unknown region (what the model made),
+    at the level the surface is extracted at."""
+    from ..shapespace.isosurface import expected_volume_level
+
+    occupied = completed > expected_volume_level(completed)
+    return float((occupied & unknown).sum()) / max(int(occupied.sum()), 1)
+
+
+class CompletionJob(Job):
+    """Voxelises the partial shape, completes it with the volumetric model and extracts the surface
+    (off the main thread: numpy and torch), then writes the new object in `apply`."""
+
+    def __init__(self, entry, path, shape_obj, region, shape, low, high, smoothing: int):
+        self.model_file, self.path, self.shape, self.low, self.high = entry.filepath, path, shape, low, high
+        self.shape_name, self.region_name, self.smoothing = shape_obj.name, region.name, smoothing
+        self.matrix = shape_obj.matrix_world.copy()
+        self.label = f"Complete '{shape_obj.name}'"
+        self.applied = False
+
+    def work(self, report, should_stop):
+        steps = StepReporter(report)
+        steps.send(0.0, "loading the model and voxelising the shape", force=True)
+        model, _ = load_volumetric_once(self.path)
+        grid, frame = shape_grid(self.shape, self.shape_name, model.resolution, self.low, self.high)
+        unknown = unknown_voxels(frame, self.low, self.high)
+        if not unknown.any():
+            raise ValueError(f"'{self.region_name}' covers no voxel of '{self.shape_name}' at {model.resolution}³: "
+                             "nothing is missing; make the box bigger")
+        if not (grid * ~unknown).any():
+            raise ValueError(f"'{self.region_name}' hides all of '{self.shape_name}': nothing is left to complete "
+                             "from")
+        grid = grid * ~unknown  # what lies inside the region is unknown, even if some geometry is left there
+        steps.send(0.05, "completing the shape", force=True)
+        completed, label = model.complete(grid, ~unknown, progress=steps.phase(0.05, 0.9), should_stop=should_stop)
+        if should_stop():
+            return None
+        steps.send(0.9, "extracting and smoothing the surface", force=True)
+        mesh = grid_mesh(completed, f"{self.shape_name} completed", frame=frame, smoothing=self.smoothing)
+        if mesh is None:
+            raise ValueError(f"The completion of '{self.shape_name}' came out empty")
+        return {"mesh": mesh, "category": model.conditions.classes[label], "kind": model.kind,
+                "size": frame.size, "filled": filled_share(completed, unknown)}
+
+    def apply(self, context, result):
+        source = bpy.data.objects.get(self.shape_name)
+        matrix = source.matrix_world.copy() if source is not None else self.matrix
+        with SceneWriter() as writer:
+            target = (source.users_collection[0] if source is not None and source.users_collection
+                      else context.scene.collection)
+            obj = writer.mesh_object(result["mesh"], target, properties={
+                "category": result["category"], "design_space_model": self.model_file,
+                "completed_from": self.shape_name, "design_space_method": result["kind"]})
+            obj.matrix_world = matrix
+            obj.location = obj.location + Vector((1.3 * result["size"], 0.0, 0.0))
+        self.applied = True
+        return 'INFO', (f"Completed '{self.shape_name}' as a {result['category']} into '{obj.name}'; the model "
+                        f"made {100 * result['filled']:.0f}% of its volume, inside '{self.region_name}'")
+
+
+class DESIGN_SPACE_OT_complete_volumetric(JobOperator, bpy.types.Operator):
+    """Fill in the missing part of the active shape inside the other selected object's box (a cube mesh or an empty) with the active volumetric model; the completed shape is a new object beside it (runs in the background; Esc cancels)"""
 
     bl_idname = "design_space.complete_volumetric"
     bl_label = "Complete Shape"
@@ -48,9 +117,8 @@ class DESIGN_SPACE_OT_complete_volumetric(bpy.types.Operator):
     smoothing: IntProperty(name="Smoothing", description="Smoothing passes over the extracted surface", default=5,
                            min=0, max=100)
 
-    @reports_errors
-    def execute(self, context):
-        entry, model, _ = active_volumetric(context)
+    def job(self, context) -> CompletionJob:
+        entry, path = active_volumetric_path(context)
         shape_obj, region = completion_inputs(context)
         low, high = region_bounds(region, shape_obj)
         if np.any(high - low <= 0):
@@ -59,29 +127,4 @@ class DESIGN_SPACE_OT_complete_volumetric(bpy.types.Operator):
         if np.all(low <= corners.min(axis=0)) and np.all(high >= corners.max(axis=0)):
             raise ValueError(f"'{region.name}' hides all of '{shape_obj.name}': nothing is left to complete from; "
                              "make the box cover only the missing part")
-        grid, frame, _ = mesh_grid(shape_obj, model.resolution, low, high)
-        centres = [frame.centres(a) for a in range(3)]
-        inside = [(c >= low[a]) & (c <= high[a]) for a, c in enumerate(centres)]
-        unknown = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
-        if not unknown.any():
-            raise ValueError(f"'{region.name}' covers no voxel of '{shape_obj.name}' at {model.resolution}³: nothing "
-                             "is missing; make the box bigger")
-        if not (grid * ~unknown).any():
-            raise ValueError(f"'{region.name}' hides all of '{shape_obj.name}': nothing is left to complete from")
-        grid = grid * ~unknown  # what lies inside the region is unknown, even if some geometry is left there
-        completed, label = model.complete(grid, ~unknown)
-        category = model.conditions.classes[label]
-        with SceneWriter() as writer:
-            mesh = grid_mesh(completed, f"{shape_obj.name} completed", frame=frame, smoothing=self.smoothing)
-            if mesh is None:
-                raise ValueError(f"The completion of '{shape_obj.name}' came out empty")
-            target = shape_obj.users_collection[0] if shape_obj.users_collection else context.scene.collection
-            obj = writer.mesh_object(mesh, target, properties={
-                "category": category, "design_space_model": entry.filepath,
-                "completed_from": shape_obj.name, "design_space_method": model.kind})
-            obj.matrix_world = shape_obj.matrix_world.copy()
-            obj.location = obj.location + Vector((1.3 * frame.size, 0.0, 0.0))
-        share = float(unknown.mean())
-        self.report({'INFO'}, f"Completed '{shape_obj.name}' as a {category} into '{obj.name}' "
-                    f"({100 * share:.0f}% of its grid was unknown)")
-        return {'FINISHED'}
+        return CompletionJob(entry, path, shape_obj, region, read_shape(shape_obj), low, high, self.smoothing)

@@ -15,10 +15,8 @@ _loaded: dict = {}  # (path, modification time) -> (model, metadata)
 MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
 
 
-def active_volumetric(context):
-    """(model entry, model, metadata) of the active model, which must be volumetric."""
-    from ..learning.volumetric import load_volumetric
-
+def active_volumetric_path(context):
+    """(model entry, file path) of the active model, which must be volumetric; no file is opened."""
     entry = active_volumetric_entry(context.scene)
     if entry is None:
         raise ValueError("Make a volumetric model the active one first (Learn Volumes, or pick one in the model "
@@ -27,12 +25,25 @@ def active_volumetric(context):
     if not path.is_file():
         raise FileNotFoundError(f"'{path}' does not exist (the file of model '{entry.name}'); learn it again "
                                 "(Learn Volumes) or load the moved file with Load Model File")
+    return entry, path
+
+
+def load_volumetric_once(path):
+    """(model, metadata) of a volumetric model file, loaded once per file version (pure: a job may
+    call it off the main thread)."""
+    from ..learning.volumetric import load_volumetric
+
     key = (str(path), path.stat().st_mtime)
     if key not in _loaded:
         _loaded.clear()
         _loaded[key] = load_volumetric(path)
-    model, metadata = _loaded[key]
-    return entry, model, metadata
+    return _loaded[key]
+
+
+def active_volumetric(context):
+    """(model entry, model, metadata) of the active model, which must be volumetric."""
+    entry, path = active_volumetric_path(context)
+    return (entry, *load_volumetric_once(path))
 
 
 def available_memory() -> int:
@@ -51,22 +62,29 @@ def check_memory(resolution: int, count: int) -> None:
 
 
 def mesh_grid(obj, resolution: int, extra_low=None, extra_high=None):
-    """(occupancy grid, frame) of a mesh object in its own coordinates, the grid's cube around its bounds
-    (and around [extra_low, extra_high] too, when given). Empty and flat meshes are refused by name."""
+    """(occupancy grid, frame, shape) of a mesh object in its own coordinates, the grid's cube around
+    its bounds (and around [extra_low, extra_high] too, when given). Empty and flat meshes are refused
+    by name."""
+    shape = read_shape(obj)
+    return (*shape_grid(shape, obj.name, resolution, extra_low, extra_high), shape)
+
+
+def shape_grid(shape, name: str, resolution: int, extra_low=None, extra_high=None):
+    """(occupancy grid, frame) of a shape read with read_shape — the pure part of mesh_grid, safe
+    off the main thread; `name` names the object in refusals."""
     from ..shapespace.voxels import frame_around, voxelize
 
-    shape = read_shape(obj)
     if shape.face_count == 0:
-        raise ValueError(f"'{obj.name}' has no faces; there is nothing to voxelise")
+        raise ValueError(f"'{name}' has no faces; there is nothing to voxelise")
     low, high = shape.vertices.min(axis=0), shape.vertices.max(axis=0)
     if extra_low is not None:
         low, high = np.minimum(low, extra_low), np.maximum(high, extra_high)
     frame = frame_around(low, high, resolution)
     grid = voxelize(shape.vertices, shape.triangles, frame)
     if not grid.any():
-        raise ValueError(f"'{obj.name}' encloses no volume at {resolution}³ (flat or thinner than a voxel); "
+        raise ValueError(f"'{name}' encloses no volume at {resolution}³ (flat or thinner than a voxel); "
                          "give it thickness (Solidify modifier, applied) or use a finer resolution")
-    return grid.astype(np.float32), frame, shape
+    return grid.astype(np.float32), frame
 
 
 def grid_mesh(probabilities: np.ndarray, name: str, *, size: float | None = None, frame=None,

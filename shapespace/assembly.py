@@ -156,15 +156,22 @@ def _inside_shares(order, parts, placed, samples: int = 300) -> dict:
     return shares
 
 
-def training_overlaps(parts_per_shape, limit: int = 20) -> dict:
+def training_overlaps(parts_per_shape, limit: int = 20, progress=None, should_stop=None) -> dict:
     """(a, b) -> the largest share of an a-part's surface inside the b-part in (up to `limit`)
-    training shapes: how much parts of these labels overlap where they meet by design."""
+    training shapes: how much parts of these labels overlap where they meet by design.
+    progress(fraction, message) is called after each shape; when should_stop() says so, it returns
+    what it has measured so far."""
     out = {}
-    for parts in parts_per_shape[:limit]:
+    measured = parts_per_shape[:limit]
+    for done, parts in enumerate(measured):
+        if should_stop is not None and should_stop():
+            break
         order = list(parts)
         placed = {label: np.asarray(parts[label].mesh.vertices, dtype=np.float64) for label in order}
         for pair, share in _inside_shares(order, parts, placed).items():
             out[pair] = max(out.get(pair, 0.0), share)
+        if progress is not None:
+            progress((done + 1) / len(measured), f"measured how parts meet in {done + 1}/{len(measured)} shapes")
     return out
 
 

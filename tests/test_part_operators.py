@@ -53,7 +53,7 @@ def test_bad_input_is_named(bpy, chairs):
         bpy.ops.design_space.learn_part_model()
     big.data.transform(np.diag([0.01, 0.01, 0.01, 1.0]))
     big.data.attributes.remove(big.data.attributes["part"])
-    with pytest.raises(RuntimeError, match=f"1 shapes have no part labels: '{big.name}'"):
+    with pytest.raises(RuntimeError, match=f"1 shape has no part labels: '{big.name}'"):
         bpy.ops.design_space.learn_part_model()
     bpy.context.view_layer.objects.active = chairs.objects[0]
     with pytest.raises(RuntimeError, match="is not an assembly"):
@@ -89,3 +89,70 @@ def test_make_the_legs_sturdier(bpy, chairs, tmp_path):
             break
         steps.append(thickness[leg_source()] - thickness[before])
     assert steps and np.mean(steps) > 0  # the legs got sturdier (by the hidden thickness)
+
+
+class ProgressRecorder:
+    """A runner listener that records each Progress and, with `cancel_after`, presses Cancel once that
+    many have arrived (headless, the job runs inside the operator call, so this is how a test cancels)."""
+
+    def __init__(self, runner, cancel_after: int | None = None):
+        self.runner, self.cancel_after, self.seen = runner, cancel_after, []
+
+    def __call__(self, progress):
+        if progress is None:
+            return
+        self.seen.append((progress.fraction, progress.message))
+        if self.cancel_after is not None and len(self.seen) >= self.cancel_after:
+            self.runner.cancel()
+
+    def __enter__(self):
+        self.runner.listeners.append(self)
+        return self
+
+    def __exit__(self, *_):
+        self.runner.listeners.remove(self)
+
+
+def test_assembly_and_swap_run_as_jobs_with_progress_and_cancel(bpy, addon, chairs):
+    from test_bad_input import scene_hash
+
+    runner = addon.operators.background_jobs.runner
+    part_models = addon.operators.part_models
+    assert bpy.ops.design_space.learn_part_model() == {'FINISHED'}
+    part_models._cache.clear()
+
+    # Cancelled while the synthesizer is being built: nothing written, nothing half-built kept.
+    state = scene_hash(bpy)
+    with ProgressRecorder(runner, cancel_after=1) as recorder:
+        assert bpy.ops.design_space.assemble_parts(count=3, seed=3, collection="Cancelled") == {'CANCELLED'}
+    assert recorder.seen and "split the parts" in recorder.seen[0][1]
+    assert scene_hash(bpy) == state and "Cancelled" not in bpy.data.collections
+    assert not part_models._cache and not runner.running
+
+    # Run to the end: progress climbs from the build through the search, then the shapes appear.
+    with ProgressRecorder(runner) as recorder:
+        assert bpy.ops.design_space.assemble_parts(count=3, seed=3, collection="Made") == {'FINISHED'}
+    fractions = [f for f, _ in recorder.seen]
+    assert len(fractions) >= 8 and fractions == sorted(fractions) and fractions[-1] >= 0.9
+    assert any("how parts meet" in m for _, m in recorder.seen)
+    assert any("candidates passed the checks" in m for _, m in recorder.seen)
+    assert len(bpy.data.collections["Made"].objects) == 3 and part_models._cache
+
+    # Cancelled during the search (the synthesizer is cached now): the scene stays as it was.
+    state = scene_hash(bpy)
+    with ProgressRecorder(runner, cancel_after=2) as recorder:
+        assert bpy.ops.design_space.assemble_parts(count=3, seed=4, collection="Cancelled") == {'CANCELLED'}
+    assert len(recorder.seen) == 2 and "candidates passed the checks" in recorder.seen[0][1]
+    assert scene_hash(bpy) == state and "Cancelled" not in bpy.data.collections
+
+    # Swap: progress over the training shapes; cancelled, the assembly keeps its part and its mesh.
+    chair = bpy.data.collections["Made"].objects[0]
+    bpy.context.view_layer.objects.active = chair
+    state = scene_hash(bpy)
+    with ProgressRecorder(runner, cancel_after=1) as recorder:
+        assert bpy.ops.design_space.swap_part(label="back") == {'CANCELLED'}
+    assert recorder.seen and "trying the back" in recorder.seen[0][1]
+    assert scene_hash(bpy) == state and "design_space_swapped" not in chair
+    with ProgressRecorder(runner) as recorder:
+        assert bpy.ops.design_space.swap_part(label="back") == {'FINISHED'}
+    assert len(recorder.seen) >= 5 and chair["design_space_swapped"]

@@ -141,3 +141,24 @@ def test_sketch_search_from_an_image(bpy, families, tmp_path):
     assert placed.data == bpy.data.objects[found[0]].data and tuple(placed.location) == (0.0, 0.0, 0.0)
     with pytest.raises(RuntimeError, match="The sketch has no strokes"):
         bpy.ops.design_space.sketch_search()
+
+
+def test_a_network_of_another_light_field_layout_is_refused_by_name(bpy, addon, tmp_path):
+    import importlib
+
+    from shapespace.primitives import box
+
+    view_network = importlib.import_module(addon.__name__ + ".learning.view_network")
+    network = view_network.ViewNetwork.create(["a", "b"], 20, 72)
+    path = tmp_path / "old.npz"
+    network.save(path, collection="Old Shapes", info={"layout": "lfd:dodeca20:32px:zernike8"})
+    addon.operators.model_store.add_model_entry(bpy.context.scene, "Old Classifier", "view_network", path,
+                                                "Old Shapes", "a, b", "")
+    with addon.operators.mesh_bridge.SceneWriter() as writer:
+        cube = writer.mesh_object(box((0, 0, 0), (1, 1, 1)), writer.collection("Shapes"), name="Cube")
+    cube.select_set(True)
+    bpy.context.view_layer.objects.active = cube
+    with pytest.raises(RuntimeError, match=r"'Old Classifier' was trained on light fields of another layout "
+                                           r"\(lfd:dodeca20:32px:zernike8; .*train it again on 'Old Shapes'"):
+        bpy.ops.design_space.classify()
+    assert "predicted_category" not in cube
