@@ -72,6 +72,12 @@ def fit_shape_space(shapes: np.ndarray, k: int | None = None, variance: float | 
         bad = np.where(~np.isfinite(rows).all(axis=1))[0]
         label = ", ".join(str(names[i]) if names is not None else str(i) for i in bad[:5])
         raise ValueError(f"Shapes with NaN or infinite coordinates: {label}")
+    extent = np.abs(rows).max(axis=1)
+    if extent.max() > 1e15:  # their squares overflow float32 in the Gram matrix
+        worst = int(extent.argmax())
+        label = str(names[worst]) if names is not None else f"shape {worst}"
+        raise ValueError(f"'{label}' has coordinates as large as {extent[worst]:.3g}, too large to compare; scale "
+                         "it to a sensible size (and apply the scale) before learning a shape space")
     max_k = count - 1
     if k is not None and k > max_k:
         raise ValueError(f"{k} components asked for, but {count} shapes give at most {max_k}; "

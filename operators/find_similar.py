@@ -101,8 +101,11 @@ class DESIGN_SPACE_OT_find_similar(bpy.types.Operator):
     @reports_errors
     def execute(self, context):
         query = context.active_object
-        if query is None or query.type != 'MESH':
-            raise ValueError("Make the shape to search with the active object (a mesh)")
+        if query is None:
+            raise ValueError("Nothing is active: make the shape to search with the active object (a mesh)")
+        if query.type != 'MESH':
+            raise ValueError(f"'{query.name}' is a {query.type.lower()}, not a mesh: make the shape to search with "
+                             "the active object")
         network, aligned = self._network(context)
         collection = search_library(context, self.library)
         library_objects = [o for o in shape_roots(list(collection.all_objects)) if o.type == 'MESH' and o != query]

@@ -416,6 +416,8 @@ ACTIVE_MESSAGES = {  # where an operator rightly says something else first
     ("edit_attributes", "nan_vertex"): "'broken" + NO_SLIDERS, ("edit_attributes", "edit_mode"): "'editing" + NO_SLIDERS,
     ("edit_attributes", "nothing_active"): r"There is no active object; select a mesh with attribute sliders",
     ("edit_attributes", "camera_active"): r"'Camera' is a camera, not a mesh; select a mesh",
+    ("find_similar", "nothing_active"): r"Nothing is active: make the shape to search with the active object",
+    ("find_similar", "camera_active"): r"'Camera' is a camera, not a mesh: make the shape to search with the active",
     ("find_similar", "zero_faces"): r"'points' has no surface to compare \(no faces.*search with a shape that has faces",
     ("find_similar", "one_vertex"): r"'dot' has no surface to compare \(no faces.*search with a shape that has faces",
     ("predict_attribute", "zero_faces"): r"points: the mesh has no surface area to sample",

@@ -57,3 +57,15 @@ def test_bad_input_is_explained():
         fit_shape_space(shapes, names=[f"body_{i}" for i in range(6)])
     with pytest.raises(ValueError, match="identical"):
         fit_shape_space(np.ones((4, 30), np.float32))
+
+
+def test_coordinates_too_large_to_compare_are_refused_by_name():
+    import numpy as np
+    import pytest
+
+    from learning.shape_space import fit_shape_space
+
+    shapes = np.random.default_rng(0).random((4, 10, 3))
+    shapes[2] *= 1e30
+    with pytest.raises(ValueError, match=r"'far' has coordinates as large as [0-9.]+e\+29.*scale it to a sensible size"):
+        fit_shape_space(shapes, k=2, names=["a", "b", "far", "c"])
