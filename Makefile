@@ -101,7 +101,7 @@ real-blender-volumes-screenshot: build
 # the Recognition screenshot with the matches.
 real-blender-sketch-probe: build
 	mkdir -p docs/screenshots
-	$(REAL_BLENDER) shot docs/screenshots/recognition_panel.png 75 -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
+	$(REAL_BLENDER) shot docs/screenshots/recognition_panel.png 240 -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
 		blender --command extension install-file -r user_default -e $(ZIP) && \
 		blender --background --python scripts/real_blender_sketch_probe.py -- --build /tmp/design_space_sketch.blend && \
 		blender /tmp/design_space_sketch.blend --python scripts/real_blender_sketch_probe.py -- --draw --stay'

@@ -25,7 +25,7 @@ def build(path):
     bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'VASE'}, shapes_per_family=12, body_count=0,
                                                  topology='VARIED', seed=2)
     bpy.context.scene.design_space.training_collection = bpy.data.collections["Design Space Demo"]
-    bpy.ops.design_space.train_sketch_search(pairs=1500, epochs=6)
+    bpy.ops.design_space.train_sketch_search(pairs=1500, epochs=6, doodle_epochs=4)
     bpy.data.collections["Design Space Demo"].hide_viewport = True
     bpy.ops.wm.save_as_mainfile(filepath=path)
 

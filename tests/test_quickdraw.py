@@ -107,6 +107,7 @@ def test_the_extension_ships_the_training_doodles_with_their_attribution(tmp_pat
     assert "CC BY 4.0" in (shipped / "README.md").read_text() and "Quick, Draw! dataset, Google" in \
         (shipped / "README.md").read_text()
     assert len(list((shipped / "quickdraw-train").glob("*.npy"))) == 14
+    assert len(list((shipped / "quickdraw-test").glob("*.npy"))) == 14
     extension = tmp_path / "extension"  # a copy of the installed layout, with no shared/ anywhere near it
     shutil.copytree(shipped, extension / "data" / "quickdraw")
     monkeypatch.setattr(quickdraw, "_REPO", extension)
