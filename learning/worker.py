@@ -390,9 +390,39 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
             "metrics": metrics, "kind": spec["kind"]}
 
 
+def run_light_fields(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Describe shapes by their light fields for classifying and searching (no training): the flagged
+    ones as queries (both quarter turns), the rest as library shapes; written to light_fields.npz."""
+    from shapespace.light_field import light_field_descriptor, light_field_query
+
+    cancel = workdir / "cancel"
+    shapes = meshes_from_arrays(arrays, spec["shape_names"])
+    is_query = arrays["is_query"].astype(bool)
+    queries, library = [], []
+    step = max(1, len(shapes) // 20)
+    for i, shape in enumerate(shapes):
+        if cancel.exists():
+            return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+        try:
+            if is_query[i]:
+                queries.append(light_field_query(shape, bool(spec["aligned"])))
+            else:
+                library.append(light_field_descriptor(shape, aligned=bool(spec["aligned"])))
+        except ValueError as error:
+            raise ValueError(f"'{shape.name}' cannot be described: {error}") from None
+        if (i + 1) % step == 0 or i + 1 == len(shapes):
+            line = f"describing shapes {i + 1}/{len(shapes)}"
+            emit({"type": "progress", "fraction": (i + 1) / len(shapes), "short": line, "line": line})
+    empty = np.zeros((0,), np.float32)
+    np.savez(workdir / "light_fields.npz", queries=np.asarray(queries, np.float32) if queries else empty,
+             library=np.asarray(library, np.float32) if library else empty)
+    return {"type": "done", "stop_reason": "finished", "ok": True, "message": "described", "metrics": {}}
+
+
 TASKS = {"attribute_predictor": run_attribute_predictor, "multiview_classifier": run_multiview_classifier,
          "view_network": run_view_network,
-         "sketch_retrieval": run_sketch_retrieval, "volumetric_model": run_volumetric_model}
+         "sketch_retrieval": run_sketch_retrieval, "volumetric_model": run_volumetric_model,
+         "light_fields": run_light_fields}
 
 
 def main(argv) -> int:

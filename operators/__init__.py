@@ -33,9 +33,10 @@ from .project_shape import DESIGN_SPACE_OT_project_shape
 from .rank_by_attribute import DESIGN_SPACE_OT_rank_by_attribute
 from .sketch_search import DESIGN_SPACE_OT_sketch_search
 from .swap_part import DESIGN_SPACE_OT_swap_part
-from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor, show_curves
+from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor
 from .train_classifier import DESIGN_SPACE_OT_train_classifier
 from .train_sketch_search import DESIGN_SPACE_OT_train_sketch_search
+from .worker_jobs import show_curves
 
 classes = (
     DESIGN_SPACE_OT_import_dataset,

@@ -47,6 +47,7 @@ class Job:
         raise NotImplementedError
 
     push_undo = True  # the runner makes an undo step after apply (a modal operator may do it instead)
+    applied = False  # set by `apply` once the result is written: the operator then ends FINISHED (one undo step)
 
     def apply(self, context, result) -> tuple[str, str]:
         """Write the result into Blender; return (report level, summary), e.g. ('INFO', 'Trained …')."""

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .background_jobs import Job, Progress
 from .mesh_bridge import read_shape
 from .model_store import absolute_path, active_model
+from .worker_jobs import WorkerJob, job_arrays
 
 RECOGNITION_KINDS = ("view_network", "mvcnn_classifier")
 DESCRIPTOR_CACHE_LIMIT = 20000  # about 130 MB of light fields
@@ -99,30 +99,51 @@ def describe(shape, aligned: bool, query: bool = False) -> np.ndarray:
         raise ValueError(f"'{shape.name}' cannot be described: {error}") from None
 
 
-class LightFieldJob(Job):
-    """Computes the light fields the session's cache lacks (off the main thread, pure numpy), then hands
-    them to `finish(context, queries (Q, 2, 20, F), library (N, 20, F))` on the main thread. The first
-    `queries` shapes are described as queries (compared over all 24 axis rotations), the rest as library."""
+class LightFieldJob(WorkerJob):
+    """Computes the light fields the session's cache lacks, then hands them to `finish(context, queries
+    (Q, 2, 20, F), library (N, 20, F))` on the main thread. The first `queries` shapes are described as
+    queries (compared over all 24 axis rotations), the rest as library. More than a few shapes are
+    described in the worker process (numpy on a thread here would make the window stutter); a few are
+    described here, where starting a process would cost more than the work."""
 
     push_undo = True
+    IN_PROCESS_LIMIT = 3  # shapes: about 25 ms each, against ~0.5 s to start the worker
 
     def __init__(self, label: str, shapes, aligned: bool, finish, queries: int = 0):
-        self.label, self.shapes, self.aligned, self.finish, self.queries = label, shapes, aligned, finish, queries
+        self.shapes, self.aligned, self.finish, self.queries = shapes, aligned, finish, queries
         self.keys = [_content_key(shape, aligned, i < queries) for i, shape in enumerate(shapes)]
         self.known = [_light_fields.get(key) for key in self.keys]
+        self.missing = [i for i, d in enumerate(self.known) if d is None]
+        if len(self.missing) > self.IN_PROCESS_LIMIT:
+            wanted = [shapes[i] for i in self.missing]
+            arrays = job_arrays(wanted, np.zeros((len(wanted), 1), np.float32))
+            arrays["is_query"] = np.array([i < queries for i in self.missing], np.int8)
+            super().__init__(label, arrays, {"task": "light_fields", "aligned": bool(aligned),
+                                             "shape_names": [s.name for s in wanted]})
+        else:
+            self.label, self.workdir = label, None
 
     def work(self, report, should_stop):
-        missing = [i for i, d in enumerate(self.known) if d is None]
-        computed = {}
-        for done, i in enumerate(missing):
-            if should_stop():
-                return None
-            computed[i] = describe(self.shapes[i], self.aligned, query=i < self.queries)
-            if done % 20 == 19:
-                report(Progress((done + 1) / len(missing), f"describing shapes {done + 1}/{len(missing)}"))
-        return computed
+        if self.workdir is None:
+            computed = {}
+            for i in self.missing:
+                if should_stop():
+                    return None
+                computed[i] = describe(self.shapes[i], self.aligned, query=i < self.queries)
+            return computed
+        outcome = super().work(report, should_stop)
+        if outcome.cancelled:
+            return None
+        with np.load(self.workdir / "light_fields.npz", allow_pickle=False) as described:
+            queries, library = iter(described["queries"]), iter(described["library"])
+            return {i: next(queries) if i < self.queries else next(library) for i in self.missing}
+
+    def discard(self, reason: str) -> None:
+        if self.workdir is not None:
+            self._clean()
 
     def apply(self, context, computed):
+        self.discard("done")
         if computed is None:
             return 'INFO', f"{self.label} cancelled; nothing was changed"
         if len(_light_fields) + len(computed) > DESCRIPTOR_CACHE_LIMIT:

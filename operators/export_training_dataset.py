@@ -8,7 +8,7 @@ from bpy.props import StringProperty
 
 from .mesh_bridge import read_collection
 from .operator_support import reports_errors
-from .train_attribute_predictor import numeric_attribute_names
+from .shape_properties import numeric_attribute_names
 
 
 def export_training_dataset(collection, filepath: str, target: str = "") -> int:
@@ -19,7 +19,7 @@ def export_training_dataset(collection, filepath: str, target: str = "") -> int:
     shapes = read_collection(collection)
     targets = None
     if target:
-        from .train_attribute_predictor import attribute_targets
+        from .shape_properties import attribute_targets
 
         shapes, targets = attribute_targets(shapes, target, skip_incomplete=False)
     features = descriptor_matrix(shapes)

@@ -12,8 +12,8 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 from .background_jobs import runner, start_and_report
 from .mesh_bridge import read_collection
 from .operator_support import reports_errors
-from .train_attribute_predictor import numeric_attribute_names
-from .train_classifier import ClassifierJob, shape_labels
+from .shape_properties import numeric_attribute_names, shape_labels
+from .worker_jobs import LabelledJob
 from .volumetric_support import check_memory, fill_volume_attributes
 
 IGNORED_PREFIXES = ("design_space", "predicted_", "shape_space")
@@ -47,7 +47,7 @@ def refuse_flat_shapes(collection_name: str, shapes) -> None:
                          "to empty grids; give them thickness (Solidify modifier, applied) or leave them out")
 
 
-class VolumetricJob(ClassifierJob):
+class VolumetricJob(LabelledJob):
     """The worker voxelises and trains; the model file holds the weights and the conditioning."""
 
     task = "volumetric_model"

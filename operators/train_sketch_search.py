@@ -9,10 +9,10 @@ import bpy
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
 from .operator_support import reports_errors
-from .train_classifier import ClassifierJob, LabelledTraining
+from .worker_jobs import LabelledJob, LabelledTraining
 
 
-class SketchJob(ClassifierJob):
+class SketchJob(LabelledJob):
     task = "sketch_retrieval"
     model_name, model_kind = "Sketch Search", "sketch_retrieval"
 
@@ -22,9 +22,6 @@ class SketchJob(ClassifierJob):
             return "no held-out shapes" + doodles
         return f"held-out sketches: right class first {100 * metrics['top1']:.0f}%, mAP " \
                f"{metrics['sketch_map']:.2f}" + doodles
-
-    def pictures(self, path) -> None:
-        pass  # the loss curves are all there is to show
 
 
 class DESIGN_SPACE_OT_train_sketch_search(LabelledTraining, bpy.types.Operator):

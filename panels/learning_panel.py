@@ -3,7 +3,7 @@
 import bpy
 
 from ..operators.image_bridge import picture_icon
-from ..operators.train_attribute_predictor import CURVE_IMAGE
+from ..operators.worker_jobs import CURVE_IMAGE
 from .sidebar import DesignSpaceSidebar
 
 

@@ -213,35 +213,44 @@ def light_field_nearest(query, library, count: int = 10) -> tuple[np.ndarray, np
     answer as sorting light_field_distances, found faster by pruning. For any view permutation,
     Σᵢ ‖q_P(i) − lᵢ‖² ≥ 20 ‖mean(q) − mean(l)‖² (Jensen), so shapes are checked exactly in the order
     of that bound: the nearest 4·count (at least 256) by the bound, then all whose bound is below
-    the count-th best distance among those. A query of several descriptors (k, 20, F) merges the
-    nearest of each: exact, since a shape among the best by its smallest distance is among the best
-    for the descriptor that gives it."""
-    if np.ndim(query) == 3:
-        found = [light_field_nearest(q, library, count) for q in query]
-        index = np.concatenate([f[0] for f in found])
-        distance = np.concatenate([f[1] for f in found])
-        order = np.lexsort((distance, index))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = index[order][1:] != index[order][:-1]  # each shape once, at its smallest distance
-        index, distance = index[order][first], distance[order][first]
-        best = np.argsort(distance, kind="stable")[:max(0, min(int(count), len(library)))]
-        return index[best], distance[best]
-    query = _check_descriptors(query, "the query", 2)
+    the count-th best distance among those. A query of several descriptors (k, 20, F) — the quarter
+    turns of light_field_query — is bounded by the smallest of its bounds, and the library's view
+    means are taken once for all of them (they are most of the time a pruned search takes)."""
+    queries = _check_descriptors(query, "the query", 3) if np.ndim(query) == 3 else \
+        _check_descriptors(query, "the query", 2)[None]
     library = _check_descriptors(library, "the library", 3)
+    if library.shape[2] != queries.shape[2]:
+        raise ValueError(f"the query has {queries.shape[2]} features per view and the library "
+                         f"{library.shape[2]}; both must come from the same layout ({LIGHT_FIELD_LAYOUT})")
     count = max(0, min(int(count), len(library)))
-    gap = library.mean(axis=1) - query.mean(axis=0)
-    bound = VIEW_COUNT * np.einsum("ij,ij->i", gap, gap)
+    library_means = library.mean(axis=1)
+    query_means = queries.mean(axis=1)
+    gaps = (np.einsum("ij,ij->i", library_means, library_means)[:, None] - 2.0 * library_means @ query_means.T
+            + np.einsum("ij,ij->i", query_means, query_means)[None, :])
+    bound = VIEW_COUNT * np.maximum(gaps.min(axis=1), 0.0)
     order = np.argsort(bound)
     first = order[:max(4 * count, 256)]
-    distances = light_field_distances(query, library[first])
+    distances = _turned_distances(queries, library[first])
     if count and len(first) < len(order):
         # only shapes whose bound is below the count-th best distance so far can still enter
         threshold = np.partition(distances, count - 1)[count - 1] * (1 + 1e-4) + 1e-6  # float32 slack
         rest = order[len(first):np.searchsorted(bound[order], threshold, side="right")]
         first = np.concatenate([first, rest])
-        distances = np.concatenate([distances, light_field_distances(query, library[rest])])
+        distances = np.concatenate([distances, _turned_distances(queries, library[rest])])
     best = np.argsort(distances, kind="stable")[:count]
     return first[best], distances[best]
+
+
+def _turned_distances(queries: np.ndarray, library: np.ndarray) -> np.ndarray:
+    """(N,): the smallest rotation-searched distance over the k query descriptors (k, 20, F), with
+    one product for all of them."""
+    if len(library) == 0:
+        return np.zeros(0, dtype=np.float32)
+    flat = library.reshape(len(library), -1)
+    best = _best_rotation_scores(queries, flat)  # (k, N)
+    norms = np.einsum("ij,ij->i", flat, flat)
+    # summed as light_field_distances sums them, so that both give the same float32 distances
+    return np.min([np.maximum(norms + float((q * q).sum()) - 2.0 * b, 0.0) for q, b in zip(queries, best)], axis=0)
 
 
 def light_field_distance_matrix(descriptors, block: int = 64, turned=None) -> np.ndarray:
