@@ -7,7 +7,7 @@ REAL_BLENDER ?= ../shared/tools/real-blender
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
 ZIP := build/design_space-$(VERSION).zip
 
-.PHONY: setup demo test bench build build-platforms real-blender-screenshots real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-volumes-screenshot real-blender-sketch-probe real-blender-training-probe clean
+.PHONY: setup demo test bench build build-platforms real-blender-screenshots real-blender-check real-blender-tests real-blender-screenshot real-blender-shape-space-screenshot real-blender-parts-screenshot real-blender-comparisons-screenshot real-blender-volumes-screenshot real-blender-sketch-probe real-blender-training-probe real-blender-jobs-probe clean
 
 setup: $(VENV)/.ready .data/mpfb2/.complete
 
@@ -114,6 +114,14 @@ real-blender-training-probe: build
 		blender --background --python scripts/real_blender_panel.py -- --build /tmp/design_space_panel.blend && \
 		blender /tmp/design_space_panel.blend --python scripts/real_blender_training_probe.py -- \
 			--shot $(CURDIR)/docs/screenshots/learning_panel.png --out $(CURDIR)/docs/training_probe.json'
+
+# Find Similar describing a 200-shape library on a thread vs in the worker process: UI frames (prints JOBS_PROBE).
+real-blender-jobs-probe: build
+	$(REAL_BLENDER) run --gui -- bash -c 'export BLENDER_USER_RESOURCES=$$(mktemp -d); \
+		blender --command extension install-file -r user_default -e $(ZIP) && \
+		blender --background --python scripts/real_blender_jobs_probe.py -- --build /tmp/design_space_jobs.blend && \
+		blender /tmp/design_space_jobs.blend --python scripts/real_blender_jobs_probe.py -- \
+			--out $(CURDIR)/docs/jobs_probe.json'
 
 clean:
 	rm -rf build demo_output bench_output

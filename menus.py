@@ -13,7 +13,7 @@ SECTIONS = (
     ("Part Assembly", 'MOD_BUILD', ("learn_part_model", "assemble_parts", "swap_part", "keep_assembly",
                                     "adjust_part")),
     ("Comparisons", 'SORTSIZE', ("next_comparison", "answer_comparison", "learn_comparisons", "rank_by_attribute",
-                                 "import_comparisons", "export_comparisons")),
+                                 "score_attribute", "edit_by_phrase", "import_comparisons", "export_comparisons")),
     ("Recognition", 'VIEWZOOM', ("train_classifier", "classify", "find_similar", "train_sketch_search",
                                  "sketch_search")),
     ("Volumes", 'MESH_CUBE', ("learn_volumetric", "generate_volumetric", "interpolate_volumetric",

@@ -53,6 +53,8 @@ class DesignSpaceShapeEdit(bpy.types.PropertyGroup):
     sliders: CollectionProperty(type=DesignSpaceAttributeSlider, name="Attributes",
                                 description="One slider per learned attribute")
     message: StringProperty(name="Message", description="Why the last slider move could not be applied")
+    notice: StringProperty(name="Notice", description="Why the last slider move stopped short (a value outside "
+                           "the training shapes' range is clamped)")
 
 
 class DesignSpaceComparison(bpy.types.PropertyGroup):
@@ -148,6 +150,12 @@ class DesignSpaceSceneProperties(bpy.types.PropertyGroup):
                                      "instead of whole shapes (empty: whole shapes)")
     comparison_a: StringProperty(name="Shape A", description="The shape shown on the left")
     comparison_b: StringProperty(name="Shape B", description="The shape shown on the right")
+    score_collection: PointerProperty(name="Score In", description="The collection Score Shapes writes learned "
+                                      "attribute strengths to (empty: the training collection)",
+                                      type=bpy.types.Collection)
+    edit_phrase: StringProperty(name="Describe Edit", description="How the active shape should change, in words: "
+                                "'a bit taller', 'much less wide and slightly sturdier', '10 cm taller', 'more like "
+                                "a lounge chair'")
     library_collection: PointerProperty(
         name="Search In",
         description="The collection Find Similar searches (empty: the training collection); it needs no training",

@@ -4,16 +4,20 @@ cross-validation, and the reverse map that estimates a shape's attributes from i
 
 A slider moves one attribute while the others are held: Δcoefficients = M[a] · Δattribute (the
 forward map's row for that attribute), so one slider step is one fixed direction in vertex space.
+
+When cross-validation prefers the smallest or largest λ of its grid, the true best may lie beyond
+it: the grid is widened on that side (three decades at a time, up to three times), and a λ still
+at the edge is said in the model's notes.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .attribute_regression import LinearMap, fit_with_cross_validation
+from .attribute_regression import LinearMap, cross_validate, fit_linear_map
 
 ATTRIBUTE_SPACE_KIND = "shape_attributes"
 
@@ -90,6 +94,7 @@ class AttributeSpace:
     forward_cv: object  # CrossValidation records, for the error-vs-λ picture
     reverse_cv: object
     estimate_rmse: np.ndarray  # (m,) held-out error of each estimated attribute (k-fold, at the chosen λ)
+    notes: list = field(default_factory=list)  # what the user should know about the fit (λ at its grid's edge)
 
     def coefficient_change(self, column: int, delta: float, hold_estimates: bool = True) -> np.ndarray:
         """Δcoefficients (k,) for one attribute moved by delta with the others held.
@@ -142,17 +147,76 @@ class AttributeSpace:
         return cls(list(columns), maps[0], maps[1], records[0], records[1], arrays["estimate_rmse"])
 
 
+LAMBDA_GRID_DECADES = (-4.0, 3.0)  # the first grid, as cross_validate's default
+LAMBDA_POINTS_PER_DECADE = 2
+LAMBDA_WIDENINGS = 3  # at most this many widenings of 3 decades on the side where the best λ sits
+
+
+def lambda_grid(low_decade: float, high_decade: float, method: str, count: int) -> np.ndarray:
+    """λ values evenly spaced in log10 from 10^low to 10^high (× the shape count for lasso, whose
+    penalty is on a sum over shapes)."""
+    points = int(round((high_decade - low_decade) * LAMBDA_POINTS_PER_DECADE)) + 1
+    return np.logspace(low_decade, high_decade, points) * (count if method == "lasso" else 1.0)
+
+
+def _still_falling(record, best: int, output_variance: float) -> bool:
+    """True when the held-out error at the grid's edge is clearly below its neighbour's (by more
+    than 10⁻⁶ of the outputs' variance): the best λ may lie beyond the grid. A flatter end is the
+    limit already (λ → 0 is least squares; λ → ∞ predicts the mean)."""
+    neighbour = best + 1 if best == 0 else best - 1
+    error = record.validation_error
+    return bool(error[neighbour] - error[best] > 1e-6 * max(output_variance, 1e-300))
+
+
+def widening_cross_validation(x, y, method: str, folds: int, seed: int = 0):
+    """(map fitted on all rows, its CrossValidation record, a note or "").
+
+    The grid starts at 10⁻⁴…10³ and grows by 3 decades on the side of the best λ while the best
+    stays at the grid's edge with the error still falling there, at most LAMBDA_WIDENINGS times."""
+    if method == "least_squares":
+        record = cross_validate(x, y, method, folds=folds, seed=seed)
+        return fit_linear_map(x, y, method, 0.0), record, ""
+    output_variance = float(np.mean(np.var(np.asarray(y, dtype=np.float64), axis=0)))
+    low, high = LAMBDA_GRID_DECADES
+    record = cross_validate(x, y, method, lambda_grid(low, high, method, len(x)), folds=folds, seed=seed)
+    widenings = 0
+    last = len(record.lambdas) - 1
+    best = int(np.argmin(record.validation_error))
+    while widenings < LAMBDA_WIDENINGS and best in (0, last) and _still_falling(record, best, output_variance):
+        widenings += 1
+        if best == 0:
+            low -= 3.0
+        else:
+            high += 3.0
+        record = cross_validate(x, y, method, lambda_grid(low, high, method, len(x)), folds=folds, seed=seed)
+        last = len(record.lambdas) - 1
+        best = int(np.argmin(record.validation_error))
+    record.history["widenings"] = widenings
+    widened = f", after widening the grid {widenings} time{'' if widenings == 1 else 's'}" if widenings else ""
+    note = ""
+    if best == last:
+        note = (f"λ is the largest value tried ({record.best_lambda:.3g}{widened}): the penalty outweighs the data, "
+                "so these inputs barely predict their outputs; check the attribute values or add shapes")
+    elif best == 0 and _still_falling(record, best, output_variance):
+        note = (f"λ is the smallest value tried ({record.best_lambda:.3g}{widened}) and the held-out error still "
+                "falls below it: the fit wants almost no penalty; try Least Squares")
+    return fit_linear_map(x, y, method, record.best_lambda), record, note
+
+
 def fit_attribute_space(table: AttributeTable, coefficients: np.ndarray, method: str = "ridge", folds: int = 5,
                         seed: int = 0) -> AttributeSpace:
     """Forward (attributes → coordinates, by `method`) and reverse (coordinates → attributes, ridge)
-    maps, each with λ picked by k-fold cross-validation."""
+    maps, each with λ picked by k-fold cross-validation (on a grid widened while the best λ sits
+    at its edge)."""
     coefficients = np.asarray(coefficients, dtype=np.float64)
     if len(coefficients) != len(table.values):
         raise ValueError(f"{len(table.values)} attribute rows for {len(coefficients)} shapes")
-    forward, forward_cv = fit_with_cross_validation(table.values, coefficients, method, folds=folds, seed=seed)
-    reverse, reverse_cv = fit_with_cross_validation(coefficients, table.values, "ridge", folds=folds, seed=seed)
+    forward, forward_cv, forward_note = widening_cross_validation(table.values, coefficients, method, folds, seed)
+    reverse, reverse_cv, reverse_note = widening_cross_validation(coefficients, table.values, "ridge", folds, seed)
     rmse = held_out_rmse(coefficients, table.values, reverse_cv.best_lambda, reverse_cv.folds, seed)
-    return AttributeSpace(list(table.columns), forward, reverse, forward_cv, reverse_cv, rmse)
+    notes = [f"attributes → shape: {forward_note}"] * bool(forward_note) + \
+        [f"shape → attribute estimates: {reverse_note}"] * bool(reverse_note)
+    return AttributeSpace(list(table.columns), forward, reverse, forward_cv, reverse_cv, rmse, notes)
 
 
 def held_out_rmse(x, y, lam: float, folds: int, seed: int = 0) -> np.ndarray:
@@ -178,7 +242,7 @@ def save_attribute_space(path, space: AttributeSpace, *, shape_space_file: str, 
 
     return save_model_file(path, ATTRIBUTE_SPACE_KIND, space.to_arrays(), collection=collection,
                            attribute_names=list(space.columns), metrics=metrics,
-                           info={"method": method, "shape_space": shape_space_file})
+                           info={"method": method, "shape_space": shape_space_file, "notes": list(space.notes)})
 
 
 def load_attribute_space(path):
@@ -191,4 +255,5 @@ def load_attribute_space(path):
                                            model.arrays)
     except KeyError as missing:
         raise ModelFileError(path, f"the attribute model in it lacks {missing}", "Learn the attributes again") from None
+    space.notes = [str(n) for n in model.metadata["info"].get("notes", [])]
     return space, model.metadata

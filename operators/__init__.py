@@ -31,6 +31,8 @@ from .next_comparison import DESIGN_SPACE_OT_next_comparison
 from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
 from .project_shape import DESIGN_SPACE_OT_project_shape
 from .rank_by_attribute import DESIGN_SPACE_OT_rank_by_attribute
+from .score_attribute import DESIGN_SPACE_OT_score_attribute
+from .edit_by_phrase import DESIGN_SPACE_OT_edit_by_phrase
 from .sketch_search import DESIGN_SPACE_OT_sketch_search
 from .swap_part import DESIGN_SPACE_OT_swap_part
 from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor
@@ -61,6 +63,8 @@ classes = (
     DESIGN_SPACE_OT_export_comparisons,
     DESIGN_SPACE_OT_learn_comparisons,
     DESIGN_SPACE_OT_rank_by_attribute,
+    DESIGN_SPACE_OT_score_attribute,
+    DESIGN_SPACE_OT_edit_by_phrase,
     DESIGN_SPACE_OT_adjust_part,
     DESIGN_SPACE_OT_train_classifier,
     DESIGN_SPACE_OT_classify,

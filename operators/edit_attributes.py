@@ -65,6 +65,7 @@ class DESIGN_SPACE_OT_edit_attributes(bpy.types.Operator):
                 bpy.data.objects.remove(obj)
                 bpy.data.meshes.remove(mesh)
             raise ValueError(message)
+        obj.design_space_edit.notice = note  # the panel shows it under the sliders
         if note:
             self.report({'WARNING'}, note)
         else:

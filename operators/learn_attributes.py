@@ -118,6 +118,8 @@ class DESIGN_SPACE_OT_learn_attributes(bpy.types.Operator):
                                                       self.skip_incomplete)
         errors = ", ".join(f"{c} ±{e:.3g}" for c, e in zip(table.columns, model.estimate_rmse))
         note = f"; {skipped} incomplete shapes left out" if skipped else ""
-        self.report({'INFO'}, f"Learned '{name}' from {len(table.values)} shapes (λ {model.forward.lam:.3g}); "
-                              f"held-out error of the estimates: {errors}{note}")
+        notes = list(getattr(model, "notes", None) or [])  # e.g. λ still at the edge of its widened grid
+        self.report({'WARNING'} if notes else {'INFO'},
+                    f"Learned '{name}' from {len(table.values)} shapes (λ {model.forward.lam:.3g}); held-out error of "
+                    f"the estimates: {errors}{note}" + "".join(f"; {n}" for n in notes))
         return {'FINISHED'}

@@ -455,3 +455,159 @@ def read_face_parts(mesh: bpy.types.Mesh) -> np.ndarray | None:
     parts = np.empty(len(mesh.polygons), dtype=np.int32)
     attribute.data.foreach_get("value", parts)
     return parts
+
+
+# --- rigged output: an armature, skinning weights as vertex groups, an Armature modifier -----------
+#
+# Bones follow shapespace.body_rig's conventions: heads, tails and rolls in the armature's own
+# coordinates, parents[j] < j, and a pose given as Blender pose-bone basis rotations
+# (body_rig.basis_from_rotations). Per-bone loops are fine (tens of bones); weights are written per
+# group and weight level, never per vertex.
+
+WEIGHT_LEVELS = 1024  # skinning weights are written rounded to 1/1024 (the Armature modifier renormalises)
+
+
+def write_armature(name: str, heads, tails, rolls, parents, bone_names, collection, *,
+                   matrix_world=None) -> bpy.types.Object:
+    """A new armature object in `collection` with one bone per joint, in its rest pose.
+
+    Edit bones exist only in Edit Mode, so the armature is made active and edited briefly; the
+    previously active object and its mode are restored. The caller removes the object (and its
+    armature data) if a later step fails: see remove_armature."""
+    heads, tails = np.asarray(heads, dtype=np.float64), np.asarray(tails, dtype=np.float64)
+    rolls, parents = np.asarray(rolls, dtype=np.float64), np.asarray(parents)
+    bone_names = [str(n) for n in bone_names]
+    if not (len(heads) == len(tails) == len(rolls) == len(parents) == len(bone_names)):
+        raise BridgeError(f"Armature '{name}': {len(bone_names)} bone names for {len(heads)} heads, {len(tails)} "
+                          f"tails, {len(rolls)} rolls and {len(parents)} parents; give one of each per bone")
+    short = np.linalg.norm(tails - heads, axis=1) < 1e-6
+    if short.any():
+        raise BridgeError(f"Armature '{name}': bone '{bone_names[int(np.argmax(short))]}' has no length (its head is "
+                          "its tail); Blender deletes such bones, so give every bone a tail away from its head")
+    data = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, data)
+    collection.objects.link(obj)
+    if matrix_world is not None:
+        obj.matrix_world = matrix_world
+    view_layer = bpy.context.view_layer
+    previous = view_layer.objects.active
+    previous_mode = previous.mode if previous is not None else 'OBJECT'
+    try:
+        if previous is not None and previous_mode != 'OBJECT':
+            bpy.ops.object.mode_set(mode='OBJECT')
+        view_layer.objects.active = obj
+        bpy.ops.object.mode_set(mode='EDIT')
+        edit_bones = [data.edit_bones.new(bone) for bone in bone_names]
+        for j, bone in enumerate(edit_bones):
+            bone.head, bone.tail, bone.roll = heads[j].tolist(), tails[j].tolist(), float(rolls[j])
+            bone.use_connect = False  # heads stay where the rig puts them, not on the parent's tail
+            if parents[j] >= 0:
+                bone.parent = edit_bones[int(parents[j])]
+        bpy.ops.object.mode_set(mode='OBJECT')
+    except Exception:
+        remove_armature(obj)
+        raise
+    finally:
+        view_layer.objects.active = previous
+        if previous is not None and previous_mode != 'OBJECT' and previous.name in view_layer.objects:
+            bpy.ops.object.mode_set(mode=previous_mode)
+    for pose_bone in obj.pose.bones:
+        pose_bone.rotation_mode = 'QUATERNION'
+    return obj
+
+
+def remove_armature(obj) -> None:
+    """Remove an armature object made by write_armature, with its armature data."""
+    data = obj.data
+    bpy.data.objects.remove(obj)
+    if data is not None and data.users == 0:
+        bpy.data.armatures.remove(data)
+
+
+def pose_armature(obj, basis_rotations, bone_names, root_translation=None) -> None:
+    """Pose `obj`'s bones: basis rotations (J, 3, 3) in each bone's rest frame (as in
+    body_rig.basis_from_rotations) and a root translation given in armature coordinates."""
+    from mathutils import Matrix
+
+    basis_rotations = np.asarray(basis_rotations, dtype=np.float64)
+    bones = obj.pose.bones
+    for name, rotation in zip(bone_names, basis_rotations):
+        bone = bones.get(str(name))
+        if bone is None:
+            raise BridgeError(f"Armature '{obj.name}' has no bone '{name}'; write it with write_armature first")
+        bone.rotation_mode = 'QUATERNION'
+        bone.rotation_quaternion = Matrix(rotation.tolist()).to_quaternion()
+        bone.location = (0.0, 0.0, 0.0)
+    if root_translation is not None:
+        root = bones[str(bone_names[0])]
+        rest = np.array(root.bone.matrix_local, dtype=np.float64)[:3, :3]
+        # a root bone's location is in its rest frame: Δhead = rest · location
+        root.location = (rest.T @ np.asarray(root_translation, dtype=np.float64)).tolist()
+    bpy.context.view_layer.update()
+
+
+def write_vertex_weights(obj, weights, group_names, levels: int = WEIGHT_LEVELS) -> None:
+    """One vertex group per column of `weights` (V, J), in bulk: per group, one `add` per distinct
+    weight after rounding to 1/levels (vertex groups have no foreach_set)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or len(weights) != len(obj.data.vertices) or weights.shape[1] != len(group_names):
+        raise BridgeError(f"'{obj.name}' has {len(obj.data.vertices)} vertices and {len(group_names)} groups were "
+                          f"named, but the weights are {weights.shape}; give one row per vertex, one column per group")
+    quantised = np.rint(np.clip(weights, 0.0, 1.0) * levels).astype(np.int64)
+    for j, name in enumerate(group_names):
+        group = obj.vertex_groups.get(str(name)) or obj.vertex_groups.new(name=str(name))
+        column = quantised[:, j]
+        used = np.flatnonzero(column)
+        if not len(used):
+            continue
+        used = used[np.argsort(column[used], kind="stable")]
+        values, starts = np.unique(column[used], return_index=True)
+        for value, members in zip(values, np.split(used, starts[1:])):
+            group.add(members.tolist(), float(value) / levels, 'REPLACE')
+
+
+def add_armature_modifier(obj, armature_obj, name: str = "Armature"):
+    """Deform `obj` by `armature_obj` through its vertex groups; the mesh follows the armature."""
+    modifier = obj.modifiers.new(name, 'ARMATURE')
+    modifier.object = armature_obj
+    modifier.use_vertex_groups = True
+    modifier.use_bone_envelopes = False
+    obj.parent = armature_obj
+    obj.matrix_parent_inverse = armature_obj.matrix_world.inverted()
+    return modifier
+
+
+def read_evaluated_positions(obj) -> np.ndarray:
+    """(V, 3) positions of `obj` with its modifiers applied (what the viewport shows), in bulk."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        return read_positions(mesh)
+    finally:
+        evaluated.to_mesh_clear()
+
+
+def read_bone_rest(armature_obj, bone_names) -> tuple[np.ndarray, np.ndarray]:
+    """(rest heads (J, 3), rest frames (J, 3, 3)) of the named bones, in armature coordinates."""
+    bones = armature_obj.data.bones
+    missing = [str(n) for n in bone_names if bones.get(str(n)) is None]
+    if missing:
+        raise BridgeError(f"Armature '{armature_obj.name}' has no bone '{missing[0]}'; the rig was changed: "
+                          "project the mesh again")
+    heads = np.array([bones[str(n)].head_local[:] for n in bone_names], dtype=np.float64)
+    frames = np.array([[row[:3] for row in bones[str(n)].matrix_local[:3]] for n in bone_names], dtype=np.float64)
+    return heads, frames
+
+
+def set_bone_locations(armature_obj, bone_names, locations) -> None:
+    """Pose-bone locations (J, 3), each in its bone's rest frame; rotations stay."""
+    bones = armature_obj.pose.bones
+    for name, location in zip(bone_names, np.asarray(locations, dtype=np.float64)):
+        bones[str(name)].location = location.tolist()
+    bpy.context.view_layer.update()
+
+
+def armature_of(obj):
+    """The armature object deforming `obj` through an Armature modifier, or None."""
+    return next((m.object for m in getattr(obj, "modifiers", ()) if m.type == 'ARMATURE' and m.object), None)

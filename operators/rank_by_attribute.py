@@ -1,8 +1,10 @@
-"""Show the training collection ordered by a learned semantic attribute."""
+"""Show the training collection ordered by a learned semantic attribute; the Strength slider selects
+the shape at a point of that order, or (with no order made) the scored shape nearest a strength."""
 
 from __future__ import annotations
 
 import bpy
+import numpy as np
 from bpy.props import FloatProperty, StringProperty
 
 from .comparison_support import collection_features
@@ -12,12 +14,37 @@ from .operator_support import reports_errors
 
 
 def select_by_strength(context, attribute: str, position: float):
-    """Select (and make active) the shape at `position` (0..1) of the order by `attribute`."""
+    """Select (and make active) the shape at `position` (0..1) of the order by `attribute`; without
+    an Ordered by … collection, the shape whose score (Score Shapes: `design_space_<attribute>`) is
+    nearest the strength at `position` between the lowest and highest score in the scene."""
     ordered = bpy.data.collections.get(f"Ordered by {attribute}")
     if ordered is None or not len(ordered.objects):
-        return None
+        return select_nearest_score(context, attribute, position)
     shapes = sorted(ordered.objects, key=lambda o: o.get(f"strength_{attribute}", 0.0))
     chosen = shapes[int(round(position * (len(shapes) - 1)))]
+    for obj in context.view_layer.objects:
+        obj.select_set(obj == chosen)
+    context.view_layer.objects.active = chosen
+    return chosen
+
+
+def scored_shapes(context, attribute: str):
+    """(objects, scores) of the view layer's shapes that Score Shapes gave `attribute`."""
+    from .score_attribute import property_name
+
+    key = property_name(attribute)
+    shapes = [o for o in context.view_layer.objects if o is not None and isinstance(o.get(key), float)]
+    return shapes, np.array([o[key] for o in shapes], dtype=np.float64)
+
+
+def select_nearest_score(context, attribute: str, position: float):
+    """Select (and make active) the scored shape nearest the strength at `position` (0: the lowest
+    score, 1: the highest); None when no shape has a score for `attribute`."""
+    shapes, scores = scored_shapes(context, attribute)
+    if not shapes:
+        return None
+    wanted = scores.min() + position * (scores.max() - scores.min())
+    chosen = shapes[int(np.argmin(np.abs(scores - wanted)))]
     for obj in context.view_layer.objects:
         obj.select_set(obj == chosen)
     context.view_layer.objects.active = chosen

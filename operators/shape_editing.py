@@ -4,6 +4,9 @@ directions (cached per model file), and the update that moves the mesh when a sl
 A slider step is one fixed direction in vertex space (learning.attribute_space), so an update is a
 bulk read, one multiply-add and a bulk write of the positions. The shape-space object itself keeps
 its shape keys (for export and keyframes): there the slider sets the component keys' values instead.
+
+A shape space without learned attributes still gives sliders: one per component, in standard
+deviations of the training shapes along it (so every slider is bounded at ±SLIDER_LIMIT_SIGMAS).
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from .mesh_bridge import add_to_positions, set_custom_properties
 from .model_store import absolute_path, active_model, stored_path
 
 COEFFICIENTS = "shape_space_coefficients"
-FRAME = "shape_space_frame"  # 3×3 rotation (row-major) and scale: aligned = scale · local · Rᵀ + t
+# The similarity between the object's own coordinates and the space's: 3×3 rotation (row-major),
+# scale, translation (13 numbers; older files stored the first 10): aligned = scale · local · Rᵀ + t
+FRAME = "shape_space_frame"
+# A rigged projection (articulated space) keeps its pose: joint rotations (J × 9, relative to the
+# parent, body_rig's convention) and the root's translation, so the joints can follow the shape.
+POSE_ROTATIONS = "design_space_pose_rotations"
+POSE_TRANSLATION = "design_space_pose_translation"
 
 
 @dataclass
@@ -65,13 +74,18 @@ def slider_model(path: Path) -> SliderModel:
     from ..learning.attribute_space import ATTRIBUTE_SPACE_KIND, load_attribute_space
     from ..learning.model_files import read_archive
     from ..learning.ranking import load_rankings
-    from ..learning.shape_space import load_shape_space
+    from ..learning.shape_space import SHAPE_SPACE_KIND, load_shape_space
 
     path = Path(path)
     key = (str(path), path.stat().st_mtime_ns if path.exists() else None)
     model = _models.get(key)
     if model is None:
         _, metadata, _ = read_archive(path, "model file")
+        if metadata.get("kind") == SHAPE_SPACE_KIND:  # no attributes learned: component sliders
+            model = component_slider_model(path)
+            _models.clear()
+            _models[key] = model
+            return model
         if metadata.get("kind") == ATTRIBUTE_SPACE_KIND:
             attributes, metadata = load_attribute_space(path)
             columns, estimate, directions = attributes.columns, attributes.estimate, attributes.slider_directions()
@@ -92,6 +106,23 @@ def slider_model(path: Path) -> SliderModel:
         _models.clear()  # one model at a time is plenty; a new file version replaces the old
         _models[key] = model
     return model
+
+
+def component_names(k: int) -> list[str]:
+    return [f"PC{i + 1}" for i in range(k)]
+
+
+def component_slider_model(path: Path) -> SliderModel:
+    """Sliders for a bare shape space: slider i is component i's coordinate in standard deviations."""
+    from ..learning.shape_space import load_shape_space
+
+    space, sizes, corners, space_metadata = load_shape_space(path)
+    sigma = np.maximum(space.standard_deviations, 1e-30)
+    estimate = lambda c, sigma=sigma: np.atleast_2d(np.asarray(c, dtype=np.float64)) / sigma  # noqa: E731
+    directions = np.diag(sigma)  # one σ of coordinate per unit of slider
+    return SliderModel(component_names(space.k), estimate, space, sizes, corners, space_metadata, Path(path),
+                       directions, (directions @ space.components.astype(np.float64)).astype(np.float32),
+                       attribute_value_ranges(estimate, space))
 
 
 def resolve_relative(stored: str, beside: Path) -> Path:
@@ -124,6 +155,18 @@ def attribute_model_path_of(context) -> Path:
     return absolute_path(entry.filepath)
 
 
+def slider_model_path_of(context) -> tuple[Path, bool]:
+    """(the model file sliders use, whether it holds learned attributes): the active model if it is
+    learned attributes or a shape space (then the sliders are its components)."""
+    entry = active_model(context.scene)
+    if entry is not None and entry.kind in SLIDER_KINDS:
+        return absolute_path(entry.filepath), True
+    if entry is not None and entry.kind == "shape_space":
+        return absolute_path(entry.filepath), False
+    raise ValueError("Make a shape space or learned attributes the active model first (Learn Shape Space, Learn "
+                     "Attributes or Learn from Comparisons, or pick one in the model list)")
+
+
 def attach_sliders(obj, model_path: Path, estimates, coefficients, frame=None) -> None:
     """Give `obj` one slider per attribute, set to its estimated attributes."""
     model = slider_model(model_path)
@@ -135,11 +178,23 @@ def attach_sliders(obj, model_path: Path, estimates, coefficients, frame=None) -
         item.name = name
         item.applied = float(value)
         item.value = float(value)  # equal to applied: the update leaves the mesh alone
+    state.message = state.notice = ""
     properties = {COEFFICIENTS: [float(c) for c in coefficients]}
     if frame is not None:
-        rotation, scale = frame
-        properties[FRAME] = [float(x) for x in np.ravel(rotation)] + [float(scale)]
+        rotation, scale, translation = frame
+        properties[FRAME] = ([float(x) for x in np.ravel(rotation)] + [float(scale)]
+                             + [float(x) for x in np.ravel(translation)])
     set_custom_properties(obj, properties)
+
+
+def frame_of(obj):
+    """(rotation (3, 3), scale, translation (3,)) of FRAME on `obj`, identity when it has none."""
+    frame = obj.get(FRAME)
+    if frame is None:
+        return np.eye(3), 1.0, np.zeros(3)
+    frame = np.asarray(frame, dtype=np.float64)
+    translation = frame[10:13] if len(frame) >= 13 else np.zeros(3)
+    return frame[:9].reshape(3, 3), float(frame[9]), translation
 
 
 def move_attribute(obj, index: int, delta: float) -> None:
@@ -157,12 +212,50 @@ def move_attribute(obj, index: int, delta: float) -> None:
             block.value = float(value)
     else:
         offsets = delta * model.vertex_directions[index]
-        frame = obj.get(FRAME)
-        if frame is not None:  # the space's frame back to the object's own: Δlocal = Δaligned · R / scale
-            frame = np.asarray(frame, dtype=np.float64)
-            offsets = ((offsets.reshape(-1, 3).astype(np.float64) @ frame[:9].reshape(3, 3)) / frame[9])
+        if obj.get(FRAME) is not None:  # the space's frame back to the object's own: Δlocal = Δaligned · R / scale
+            rotation, scale, _ = frame_of(obj)
+            offsets = (offsets.reshape(-1, 3).astype(np.float64) @ rotation) / scale
         add_to_positions(obj.data, offsets)
+        if obj.get(POSE_ROTATIONS) is not None:
+            follow_joints(obj, model, coefficients)
     obj[COEFFICIENTS] = [float(c) for c in coefficients]
+
+
+def joint_following_locations(rest_heads, rest_frames, parents, rotations, translation, new_joints):
+    """Pose-bone locations (J, 3) that make a rig built on `rest_heads` deform like linear blend
+    skinning about `new_joints` with the same rotations: each bone's posed head must be
+    P_j − Q_j (J'_j − J_j) (P, Q: the posed joints and world rotations about the new joints), and a
+    location moves a head within its parent's posed frame."""
+    from ..shapespace.body_rig import pose_transforms
+
+    world, posed = pose_transforms(new_joints, rotations, parents, translation)
+    heads = posed - np.einsum("jab,jb->ja", world, new_joints - rest_heads)
+    locations = np.empty_like(heads)
+    for j, parent in enumerate(parents):  # per bone (tens), parents first
+        if parent < 0:
+            wanted = heads[j] - rest_heads[j]
+        else:
+            wanted = world[parent].T @ (heads[j] - heads[parent]) - (rest_heads[j] - rest_heads[parent])
+        locations[j] = rest_frames[j].T @ wanted
+    return locations
+
+
+def follow_joints(obj, model, coefficients) -> None:
+    """Move the rig of a rigged projection so its joints sit where the articulated space puts them
+    for the new shape, the pose (every joint's rotation) unchanged."""
+    from .mesh_bridge import armature_of, read_bone_rest, set_bone_locations
+    from .project_shape import articulated_model
+
+    armature = armature_of(obj)
+    if armature is None:
+        return  # the user removed the rig: the rest mesh still moved
+    articulated, _, _, bone_names = articulated_model(model.space_path)
+    rest_heads, rest_frames = read_bone_rest(armature, bone_names)
+    rotations = np.asarray(obj[POSE_ROTATIONS], dtype=np.float64).reshape(-1, 3, 3)
+    translation = np.asarray(obj[POSE_TRANSLATION], dtype=np.float64)
+    locations = joint_following_locations(rest_heads, rest_frames, articulated.parents, rotations, translation,
+                                          articulated.joints(coefficients))
+    set_bone_locations(armature, bone_names, locations)
 
 
 def bounded_slider_value(obj, name: str, value: float) -> tuple[float, str]:
@@ -201,6 +294,7 @@ def on_slider_change(item, context) -> None:
         print(f"[Design Space] {state.message}")
         return
     state.message = ""
+    state.notice = note  # shown under the sliders, so a clamped slider says why it stopped
     if note:
         print(f"[Design Space] {note}")
     item["value"] = item.applied = value

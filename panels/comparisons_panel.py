@@ -1,9 +1,12 @@
-"""The Comparisons section: ask "which is more …?", learn semantic attributes, order by them."""
+"""The Comparisons section: ask "which is more …?", learn semantic attributes, order and score shapes by
+them, and describe an edit in words."""
 
 import bpy
 
+from ..operators.edit_by_phrase import last_phrase
 from ..operators.image_bridge import picture_icon
 from ..operators.learn_comparisons import CURVE_IMAGE
+from ..operators.score_attribute import property_name
 from .sidebar import DesignSpaceSidebar
 
 
@@ -40,8 +43,27 @@ class DESIGN_SPACE_PT_comparisons(DesignSpaceSidebar, bpy.types.Panel):
         row.operator("design_space.export_comparisons", text="Export CSV", icon='EXPORT')
         column.operator("design_space.learn_comparisons", icon='SORTSIZE')
         column.operator("design_space.rank_by_attribute", icon='SORTALPHA')
-        if bpy.data.collections.get(f"Ordered by {attribute}") is not None:
+        column.prop(settings, "score_collection", icon='OUTLINER_COLLECTION')
+        row = column.row(align=True)
+        row.operator("design_space.score_attribute", text="Score Selected", icon='RESTRICT_SELECT_OFF').target = \
+            'SELECTED'
+        row.operator("design_space.score_attribute", text="Score Collection", icon='OUTLINER_COLLECTION').target = \
+            'COLLECTION'
+        obj = context.active_object
+        scored = obj is not None and isinstance(obj.get(property_name(attribute)), float)
+        if bpy.data.collections.get(f"Ordered by {attribute}") is not None or scored:
             column.prop(settings, "ranking_position", slider=True)
+        if scored:
+            uncertainty = obj.get(property_name(attribute) + "_uncertainty", 0.0)
+            column.label(text=f"{obj.name}: {attribute} {obj[property_name(attribute)]:+.2f} ± {uncertainty:.2f}")
+
+        box = layout.box()
+        box.label(text="Describe Edit", icon='OUTLINER_DATA_FONT')
+        box.enabled = obj is not None and obj.type == 'MESH' and len(obj.design_space_edit.sliders) > 0
+        box.prop(settings, "edit_phrase", text="")
+        box.operator("design_space.edit_by_phrase", text="Apply", icon='CHECKMARK')
+        if obj is not None and last_phrase(obj):
+            box.label(text=f"Last: {last_phrase(obj)}")
         curve = picture_icon(CURVE_IMAGE)
         if curve is not None:
             layout.label(text="Held-out accuracy (%) by comparisons")

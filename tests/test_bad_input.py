@@ -716,6 +716,47 @@ CASES["edit_attributes-unknown_attribute"] = (unknown_attribute, r"'vase_002' ha
                                               r"of: height, max_radius")
 
 
+# --- edits said in words, and scores of learned attributes (issue 19) ---------------------------
+
+def phrase_case(phrase, message):
+    def setup(bpy, addon, tmp):
+        sliders_object(bpy)
+        return lambda: bpy.ops.design_space.edit_by_phrase(phrase=phrase)
+
+    return setup, message
+
+
+KNOWN = r"they know: height \('taller/shorter'\), max_radius"
+PHRASES = {
+    "unknown_word": ("much floofier", r"'floofier' names no attribute the models know; " + KNOWN),
+    "unknown_clause": ("taller and floofier", r"'floofier' names no attribute the models know"),
+    "degree_alone": ("a bit", r"'a bit' says how much but not what; add an attribute, e\.g\. 'a bit taller'"),
+    "number_without_unit": ("10 taller", r"10 what\? 'height' is in m; give the unit, e\.g\. '10 cm'"),
+    "wrong_unit": ("5 kg taller", r"kg is a mass but 'height' is a length"),
+    "empty": ("   ", r"The phrase is empty; say how the shape should change"),
+}
+for kind, (phrase, message) in PHRASES.items():
+    CASES[f"edit_by_phrase-{kind}"] = phrase_case(phrase, message)
+
+
+def phrase_without_sliders(bpy, addon, tmp):
+    demo(bpy, "VASE", 4)
+    activate(bpy, bpy.data.collections["Vases"].objects[0])
+    return lambda: bpy.ops.design_space.edit_by_phrase(phrase="taller")
+
+
+CASES["edit_by_phrase-no_sliders"] = (phrase_without_sliders, r"'vase_000' .*(Edit with Attribute Sliders|sliders)")
+
+
+def score_without_model(bpy, addon, tmp):
+    demo(bpy, "VASE", 4)
+    return lambda: bpy.ops.design_space.score_attribute(target='COLLECTION', collection="Vases")
+
+
+CASES["score_attribute-no_model"] = (score_without_model, r"Make a model learned from comparisons the active model "
+                                     r"first \(Learn from Comparisons\)")
+
+
 # --------------------------------------------------------------------------------------------
 # The suite
 # --------------------------------------------------------------------------------------------
