@@ -17,7 +17,10 @@ all go through it, so that the network sees the same thing from all three:
 
 `hand_drawn` turns clean line drawings into sketch-like ones (partial strokes, over-sketching,
 perspective, wobble, a varying pen); `stroke_statistics` measures what real doodles look like after
-normalisation, which is what its strengths were set against.
+normalisation, which is what its strengths were set against. `training_sketch` adds what people do
+to whole outlines: leave the caps out (a vase drawn as its two side curves, no rim or foot:
+`without_caps`) and slip (a stray straight stroke: `with_slip`). Without them two bare side curves
+looked more like a chair's legs than like any vase outline the network had seen.
 
 The sketch encoder (`SketchEncoder`) is a small CNN trained to tell real doodles apart — the
 *Quick, Draw!* doodles (Quick, Draw! dataset, Google; CC BY 4.0), read by `shapespace.quickdraw` —
@@ -38,6 +41,7 @@ SKETCH_SIZE = 64  # pixels per side of a normalised sketch (measured: see tests/
 PEN_WIDTH = 2.0  # pixels of the redrawn pen at SKETCH_SIZE (scaled with the size)
 MARGIN = 0.08  # share of the side left empty on every side of the ink
 RENDER_RESOLUTION = 128  # line drawings of library shapes are rendered at this size, then normalised
+STROKE_RESOLUTION = 256  # annotation strokes are drawn this large, then normalised like any sketch
 _INK_FLOOR = 0.08  # contrast below this share of the strongest ink is paper texture or noise
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
@@ -340,6 +344,71 @@ def hand_drawn(lines: np.ndarray, rng: np.random.Generator, wobble: float = 1.5,
     return image.astype(np.float32)
 
 
+def line_tangents(lines: np.ndarray, reach: int = 2) -> np.ndarray:
+    """(H, W) horizontality in -1..1 of each ink pixel's line (1: horizontal, -1: vertical, 0 off the ink):
+    (Sxx − Syy) / (Sxx + Syy) of the offsets to the ink pixels within `reach` (a local structure tensor)."""
+    ink = np.asarray(lines, np.float32) > 0.5
+    padded = np.pad(ink, reach).astype(np.float32)
+    h, w = ink.shape
+    sxx, syy = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            if dy or dx:
+                near = padded[reach + dy:reach + dy + h, reach + dx:reach + dx + w]
+                sxx += near * dx * dx
+                syy += near * dy * dy
+    return np.where(ink, (sxx - syy) / np.maximum(sxx + syy, 1e-6), 0.0).astype(np.float32)
+
+
+def without_caps(lines: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A line image with its caps left out, as people often draw only the sides of an outline (a vase's
+    two profile curves, no rim or foot): the near-horizontal lines (within ~30°) in a band at the top
+    and/or at the bottom of the ink (a random 15–35% of its height each) are rubbed out."""
+    lines = np.asarray(lines, np.float32)
+    ys = np.flatnonzero((lines > 0.5).any(axis=1))
+    if len(ys) < 4:
+        return lines.copy()
+    top, bottom = ys[0], ys[-1]
+    height = bottom - top + 1
+    row = np.arange(lines.shape[0])[:, None]
+    which = rng.choice(3, p=[0.6, 0.2, 0.2])  # both caps, only the top, only the bottom
+    band = np.zeros((lines.shape[0], 1), bool)
+    if which in (0, 1):
+        band |= row < top + rng.uniform(0.15, 0.35) * height
+    if which in (0, 2):
+        band |= row > bottom - rng.uniform(0.15, 0.35) * height
+    cap = band & (line_tangents(lines) > 0.5)
+    grown = np.pad(cap, 1)  # and the pixels next to them, so no stubs of the caps are left
+    h, w = cap.shape
+    cap = np.max([grown[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    return np.where(cap & band, 0.0, lines).astype(np.float32)
+
+
+def with_slip(sketch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A sketch with one stray straight stroke between two of its ink points, as a slip of the pen, a
+    construction line or a stroke started where the pen last was (seen in the real window: a stroke
+    joined by a straight chord to where the previous one ended)."""
+    sketch = np.asarray(sketch, np.float32)
+    ys, xs = np.nonzero(sketch > 0.5)
+    if len(xs) < 2:
+        return sketch.copy()
+    a, b = rng.choice(len(xs), 2, replace=False)
+    steps = int(np.ceil(np.hypot(xs[b] - xs[a], ys[b] - ys[a]) * 2)) + 1
+    t = np.linspace(0.0, 1.0, steps)
+    x, y = xs[a] + t * (xs[b] - xs[a]), ys[a] + t * (ys[b] - ys[a])
+    return np.maximum(sketch, _splat(x, y, np.full(steps, 2.0), sketch.shape[0]))
+
+
+def training_sketch(source: np.ndarray, rng: np.random.Generator, caps: float = 0.35,
+                    slip: float = 0.15) -> np.ndarray:
+    """One synthetic training sketch from a line drawing or outline: with probability `caps` its caps
+    left out (`without_caps`), then `hand_drawn`, then with probability `slip` a stray stroke (`with_slip`)."""
+    if rng.random() < caps:
+        source = without_caps(source, rng)
+    drawn = hand_drawn(source, rng)
+    return with_slip(drawn, rng) if rng.random() < slip else drawn
+
+
 def rasterize_strokes(strokes, size: int) -> np.ndarray:
     """Polylines [(n, 2) points, …] in any 2D units (y up), fitted into the image with a margin, drawn 1 px.
     Rasterise at a high resolution (e.g. 256) and pass the image to `normalize_sketch`."""
@@ -364,6 +433,12 @@ def rasterize_strokes(strokes, size: int) -> np.ndarray:
         inside = (xi >= 0) & (xi < size) & (yi >= 0) & (yi < size)
         image[yi[inside], xi[inside]] = 1.0
     return image
+
+
+def strokes_sketch(strokes, size: int = SKETCH_SIZE) -> np.ndarray:
+    """(size, size) normalised sketch of polylines [(n, 2) points, …] (y up), as Search by Sketch makes
+    one from annotation strokes: drawn at STROKE_RESOLUTION, then `normalize_sketch`."""
+    return normalize_sketch(rasterize_strokes(strokes, STROKE_RESOLUTION), size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -574,11 +649,13 @@ class SketchRetrieval:
         return retrieval
 
     def fit(self, lines, labels, outlines=None, *, pairs: int = 4000, epochs: int = 10, batch_size: int = 32,
-            learning_rate: float = 1e-3, seed: int = 0, device: str = "cpu", progress=None, should_stop=None):
+            learning_rate: float = 1e-3, seed: int = 0, device: str = "cpu", progress=None, should_stop=None,
+            caps: float = 0.35, slip: float = 0.15):
         """lines (N, V, S, S) normalised line drawings of the library (and their `outlines`), labels (N,).
-        `pairs` sketches in all, `pairs / epochs` drawn afresh in every epoch (`hand_drawn` from a random
-        view's lines or outline, normalised again), each paired with a random view of a random shape of its
-        class; both branches learn to land on their class's prototype (softmax over scaled cosines)."""
+        `pairs` sketches in all, `pairs / epochs` drawn afresh in every epoch (`training_sketch` from a random
+        view's lines or outline, normalised again: hand-drawn, a `caps` share with only the sides, a `slip`
+        share with a stray stroke), each paired with a random view of a random shape of its class; both
+        branches learn to land on their class's prototype (softmax over scaled cosines)."""
         from .trainer import TrainConfig, require_torch, train
 
         torch = require_torch("Sketch retrieval")
@@ -596,7 +673,7 @@ class SketchRetrieval:
 
         def loss_fn(net, anchor):
             shape, device = anchor.cpu().numpy(), anchor.device
-            drawn = [hand_drawn(sources[i, rng.integers(sources.shape[1])], rng) for i in shape]
+            drawn = [training_sketch(sources[i, rng.integers(sources.shape[1])], rng, caps, slip) for i in shape]
             sketches = torch.as_tensor(normalize_sketches(drawn, self.resolution), device=device)
             partner = np.array([rng.choice(by_class[labels[i]]) for i in shape])
             views = view_images[partner, rng.integers(v, size=len(shape))].to(device)

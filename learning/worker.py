@@ -330,7 +330,7 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
     """Voxelise every shape (each normalised into its own grid), train the per-voxel logistic
     regression or the conditional VAE, and measure completion (and, for the VAE, classification)
     on the held-out shapes."""
-    from shapespace.voxels import frame_around, voxelize
+    from shapespace.voxel_cache import VoxelCache, voxelize_shapes
 
     from .trainer import split_indices
     from .training_plot import plot_curves
@@ -339,17 +339,15 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
     cancel = workdir / "cancel"
     shapes = meshes_from_arrays(arrays, spec["shape_names"])
     resolution = int(spec["resolution"])
-    grids, sizes = np.zeros((len(shapes),) + (resolution,) * 3, np.float32), np.zeros(len(shapes))
-    for i, shape in enumerate(shapes):
-        if cancel.exists():
-            return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
-        try:
-            frame = frame_around(shape.vertices.min(axis=0), shape.vertices.max(axis=0), resolution)
-        except ValueError:
-            raise ValueError(f"'{shape.name}' has no extent (a point or nothing); leave it out of the collection") from None
-        grids[i], sizes[i] = voxelize(shape.vertices, shape.triangles, frame), frame.size
-        line = f"voxelising shapes {i + 1}/{len(shapes)}"
-        emit({"type": "progress", "fraction": 0.05 * (i + 1) / len(shapes), "short": line, "line": line})
+    def on_shape(done, total):
+        line = f"voxelising shapes {done}/{total}"
+        emit({"type": "progress", "fraction": 0.05 * done / total, "short": line, "line": line})
+
+    cache = VoxelCache(spec["voxel_cache"]) if spec.get("voxel_cache") else None  # a second learn reads, not voxelises
+    voxelized = voxelize_shapes(shapes, resolution, cache, progress=on_shape, should_stop=cancel.exists)
+    if voxelized is None:
+        return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+    grids, sizes = voxelized
     empty = [shape.name for shape, grid in zip(shapes, grids) if not grid.any()]
     if empty and 2 * len(empty) >= len(shapes):  # a model of (mostly) nothing: refuse before training
         # (a few thin shapes that vanish at a coarse resolution are tolerated: the others carry the model)

@@ -1,7 +1,8 @@
 """Complete a partial shape: the user marks the missing part with a box (a mesh or an empty); the
 active volumetric model fills it in and the result is written as a new object (the source stays).
 
-The shape and the box are read on the main thread; voxelising, the completion and the surface run as
+The shape and the box are read on the main thread; voxelising (the known part: what the surface outside
+the box encloses, decided by rays that never cross the box), the completion and the surface run as
 a background job (progress, Esc or Cancel); the new object is written only when it has finished."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from mathutils import Vector
 
 from .background_jobs import Job, JobOperator, StepReporter
 from .mesh_bridge import SceneWriter, read_shape
-from .volumetric_support import active_volumetric_path, grid_mesh, load_volumetric_once, shape_grid
+from .volumetric_support import (active_volumetric_path, box_voxels, grid_mesh, load_volumetric_once,
+                                 partial_shape_grid)
 
 
 def region_bounds(region, shape_obj) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +45,7 @@ def completion_inputs(context):
 
 def unknown_voxels(frame, low, high) -> np.ndarray:
     """(R, R, R) bool: the voxels whose centres lie in the box [low, high]."""
-    inside = [(c >= low[a]) & (c <= high[a]) for a, c in enumerate(frame.centres(a) for a in range(3))]
-    return inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+    return box_voxels(frame, low, high)
 
 
 def filled_share(completed: np.ndarray, unknown: np.ndarray) -> float:
@@ -71,15 +72,11 @@ class CompletionJob(Job):
         steps = StepReporter(report)
         steps.send(0.0, "loading the model and voxelising the shape", force=True)
         model, _ = load_volumetric_once(self.path)
-        grid, frame = shape_grid(self.shape, self.shape_name, model.resolution, self.low, self.high)
-        unknown = unknown_voxels(frame, self.low, self.high)
-        if not unknown.any():
-            raise ValueError(f"'{self.region_name}' covers no voxel of '{self.shape_name}' at {model.resolution}³: "
-                             "nothing is missing; make the box bigger")
-        if not (grid * ~unknown).any():
-            raise ValueError(f"'{self.region_name}' hides all of '{self.shape_name}': nothing is left to complete "
-                             "from")
-        grid = grid * ~unknown  # what lies inside the region is unknown, even if some geometry is left there
+        # The known part is what the surface outside the region encloses (rays that never cross the region
+        # decide), not a guess at closing the cut; what lies inside the region is unknown, even if some
+        # geometry is left there.
+        grid, frame, unknown = partial_shape_grid(self.shape, self.shape_name, model.resolution, self.low,
+                                                  self.high, self.region_name)
         steps.send(0.05, "completing the shape", force=True)
         completed, label = model.complete(grid, ~unknown, progress=steps.phase(0.05, 0.9), should_stop=should_stop)
         if should_stop():

@@ -1,4 +1,5 @@
-"""Learn a volumetric model of the training collection: every shape voxelised into its own grid, then a
+"""Learn a volumetric model of the training collection: every shape voxelised into its own grid (once: the
+grids are cached per shape in the extension's cache folder, keyed by mesh content and resolution), then a
 per-voxel logistic regression or a conditional 3D-convolutional VAE trained in the worker process
 (progress, curves and Cancel like any training). The class is a label (custom property or child
 collection); the attributes are the shapes' numeric custom properties."""
@@ -14,7 +15,7 @@ from .mesh_bridge import read_collection
 from .operator_support import reports_errors
 from .shape_properties import numeric_attribute_names, shape_labels
 from .worker_jobs import LabelledJob
-from .volumetric_support import check_memory, fill_volume_attributes
+from .volumetric_support import check_memory, fill_volume_attributes, voxel_cache
 
 IGNORED_PREFIXES = ("design_space", "predicted_", "shape_space")
 MODEL_NAMES = {"voxel_vae": "Volumes (VAE)", "voxel_logistic": "Volumes (logistic)"}
@@ -53,9 +54,11 @@ class VolumetricJob(LabelledJob):
     task = "volumetric_model"
 
     def __init__(self, shapes, labels, collection: str, classes, names, values, kind: str, resolution: int,
-                 epochs: int, validation: float, seed: int):
+                 epochs: int, validation: float, seed: int, voxel_cache: str = ""):
+        """`voxel_cache`: the folder of the per-shape voxel cache (shapespace.voxel_cache) the worker reads
+        grids from and adds them to, so learning again on the same shapes voxelises none of them."""
         super().__init__(shapes, labels, collection, classes, resolution, epochs, validation, seed,
-                         arrays={"attributes": values}, attribute_names=names, kind=kind)
+                         arrays={"attributes": values}, attribute_names=names, kind=kind, voxel_cache=voxel_cache)
         self.model_kind, self.model_name = kind, MODEL_NAMES[kind]
         self.target, self.kind = "occupancy", kind
         self.label = f"Learn volumes of '{collection}'"
@@ -133,7 +136,7 @@ class DESIGN_SPACE_OT_learn_volumetric(bpy.types.Operator):
         classes = sorted(set(labels))
         names, values = conditioning_attributes(shapes)
         job = VolumetricJob(shapes, labels, collection.name, classes, names, values, self.model_kind, resolution,
-                            self.epochs, self.validation_fraction, self.seed)
+                            self.epochs, self.validation_fraction, self.seed, voxel_cache=str(voxel_cache().folder))
         start_and_report(self, job, context)
         return {'FINISHED'}
 

@@ -20,7 +20,6 @@ from .model_store import absolute_path, active_model
 from .operator_support import reports_errors
 
 PLACED_NAME = "Design Space Sketch Match"
-STROKE_RESOLUTION = 256  # annotation strokes are drawn this large, then normalised like any sketch
 MIN_IMAGE_SIDE = 8
 MAX_IMAGE_SIDE = 8192
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
@@ -171,14 +170,14 @@ class DESIGN_SPACE_OT_sketch_search(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
-        from ..learning.sketch import normalize_sketch, rasterize_strokes
+        from ..learning.sketch import strokes_sketch
 
         retrieval, library, metadata = active_sketch_search(context)
         size = retrieval.resolution
         if self.filepath.strip():
             sketch = image_sketch(Path(bpy.path.abspath(self.filepath)), size)
         else:
-            sketch = normalize_sketch(rasterize_strokes(annotation_strokes(context), STROKE_RESOLUTION), size)
+            sketch = strokes_sketch(annotation_strokes(context), size)
         if not sketch.any():
             raise ValueError("The sketch is empty; draw with the annotation tool (D + drag) or load an image")
         similarity = retrieval.search(sketch, library, metadata.get("labels"))

@@ -13,6 +13,7 @@ from .model_store import absolute_path, active_volumetric_entry
 
 _loaded: dict = {}  # (path, modification time) -> (model, metadata)
 MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
+VOXEL_CACHE_BYTES = 256 * 2 ** 20  # the voxel cache's folder is trimmed to this (4 KiB per 32³ grid)
 
 
 def active_volumetric_path(context):
@@ -61,30 +62,77 @@ def check_memory(resolution: int, count: int) -> None:
     check_grid_fits(resolution, count * 4, int(available_memory() * MEMORY_SHARE))
 
 
+def voxel_cache():
+    """The extension's cache of voxel grids (shapespace.voxel_cache), in its user cache folder: a shape
+    voxelised once at a resolution is read back the next time (main thread: it asks Blender where)."""
+    from ..shapespace.voxel_cache import VoxelCache
+    from .data_sources import cache_dir
+
+    return VoxelCache(cache_dir() / "voxels", VOXEL_CACHE_BYTES)
+
+
 def mesh_grid(obj, resolution: int, extra_low=None, extra_high=None):
     """(occupancy grid, frame, shape) of a mesh object in its own coordinates, the grid's cube around
-    its bounds (and around [extra_low, extra_high] too, when given). Empty and flat meshes are refused
-    by name."""
+    its bounds (and around [extra_low, extra_high] too, when given), through the voxel cache. Empty
+    and flat meshes are refused by name."""
     shape = read_shape(obj)
-    return (*shape_grid(shape, obj.name, resolution, extra_low, extra_high), shape)
+    return (*shape_grid(shape, obj.name, resolution, extra_low, extra_high, cache=voxel_cache()), shape)
 
 
-def shape_grid(shape, name: str, resolution: int, extra_low=None, extra_high=None):
+def shape_grid(shape, name: str, resolution: int, extra_low=None, extra_high=None, cache=None):
     """(occupancy grid, frame) of a shape read with read_shape — the pure part of mesh_grid, safe
-    off the main thread; `name` names the object in refusals."""
-    from ..shapespace.voxels import frame_around, voxelize
+    off the main thread; `name` names the object in refusals; `cache`, a VoxelCache, when given."""
+    from ..shapespace.voxels import voxelize
+
+    frame = _shape_frame(shape, name, resolution, extra_low, extra_high)
+    if cache is not None:
+        grid = cache.voxelize(shape.vertices, shape.triangles, frame)
+    else:
+        grid = voxelize(shape.vertices, shape.triangles, frame)
+    if not grid.any():
+        raise ValueError(f"'{name}' encloses no volume at {resolution}³ (flat or thinner than a voxel); "
+                         "give it thickness (Solidify modifier, applied) or use a finer resolution")
+    return grid.astype(np.float32), frame
+
+
+def partial_shape_grid(shape, name: str, resolution: int, low, high, region_name: str = "the region"):
+    """(occupancy grid, frame, unknown) of a shape whose part inside the box [low, high] is missing:
+    the frame's cube around both, `unknown` the voxels whose centres lie in the box, and the grid
+    what the rest of the surface says (shapespace.voxels.voxelize_partial: inside where rays that
+    never cross the box say so; nothing closed by guesswork), empty in the box. Pure: a job may call
+    it off the main thread; refusals name the shape and `region_name`."""
+    from ..shapespace.voxels import voxelize_partial
+
+    frame = _shape_frame(shape, name, resolution, low, high)
+    unknown = box_voxels(frame, low, high)
+    if not unknown.any():
+        raise ValueError(f"'{region_name}' covers no voxel of '{name}' at {resolution}³: nothing is missing; "
+                         "make the box bigger")
+    if unknown.all():
+        raise ValueError(f"'{region_name}' hides all of '{name}': nothing is left to complete from")
+    grid = voxelize_partial(shape.vertices, shape.triangles, frame, unknown)
+    if not grid.any():
+        raise ValueError(f"What is left of '{name}' outside '{region_name}' encloses no volume at {resolution}³ "
+                         "(flat, thinner than a voxel, or all inside the box); make the box cover only the missing "
+                         "part, or give the shape thickness (Solidify modifier, applied)")
+    return grid.astype(np.float32), frame, unknown
+
+
+def box_voxels(frame, low, high) -> np.ndarray:
+    """(R, R, R) bool: the voxels of `frame` whose centres lie in the box [low, high]."""
+    inside = [(c >= low[a]) & (c <= high[a]) for a, c in enumerate(frame.centres(a) for a in range(3))]
+    return inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+
+
+def _shape_frame(shape, name: str, resolution: int, extra_low=None, extra_high=None):
+    from ..shapespace.voxels import frame_around
 
     if shape.face_count == 0:
         raise ValueError(f"'{name}' has no faces; there is nothing to voxelise")
     low, high = shape.vertices.min(axis=0), shape.vertices.max(axis=0)
     if extra_low is not None:
         low, high = np.minimum(low, extra_low), np.maximum(high, extra_high)
-    frame = frame_around(low, high, resolution)
-    grid = voxelize(shape.vertices, shape.triangles, frame)
-    if not grid.any():
-        raise ValueError(f"'{name}' encloses no volume at {resolution}³ (flat or thinner than a voxel); "
-                         "give it thickness (Solidify modifier, applied) or use a finer resolution")
-    return grid.astype(np.float32), frame
+    return frame_around(low, high, resolution)
 
 
 def grid_mesh(probabilities: np.ndarray, name: str, *, size: float | None = None, frame=None,

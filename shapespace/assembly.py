@@ -124,18 +124,13 @@ def _floating(order, contacts, parts, placed, diagonal) -> list:
 
 
 def winding_numbers(points: np.ndarray, vertices: np.ndarray, triangles: np.ndarray, chunk: int = 256):
-    """Generalized winding number of a triangle mesh at each point (≈1 inside a closed mesh, 0 outside)."""
-    corners = vertices[triangles].astype(np.float64)  # (T, 3, 3)
-    out = np.empty(len(points))
-    for start in range(0, len(points), chunk):
-        p = points[start:start + chunk, None, None, :]
-        a, b, c = corners[None, :, 0] - p[:, :, 0], corners[None, :, 1] - p[:, :, 0], corners[None, :, 2] - p[:, :, 0]
-        la, lb, lc = (np.linalg.norm(x, axis=2) for x in (a, b, c))
-        numerator = np.einsum("ntk,ntk->nt", a, np.cross(b, c))
-        denominator = (la * lb * lc + np.einsum("ntk,ntk->nt", a, b) * lc + np.einsum("ntk,ntk->nt", b, c) * la
-                       + np.einsum("ntk,ntk->nt", c, a) * lb)
-        out[start:start + chunk] = np.arctan2(numerator, denominator).sum(axis=1) / (2 * np.pi)
-    return out
+    """Generalized winding number of a triangle mesh at each point (≈1 inside a closed mesh, 0 outside),
+    exactly (brute force over all triangles: shapespace.winding.exact_winding_numbers; `chunk` is kept
+    for callers, memory is bounded there). Many points on a big mesh: shapespace.winding.WindingTree."""
+    from .winding import exact_winding_numbers
+
+    vertices = np.asarray(vertices, np.float64)
+    return exact_winding_numbers(points, vertices[np.asarray(triangles, np.int64)])
 
 
 def _inside_shares(order, parts, placed, samples: int = 300) -> dict:

@@ -1,5 +1,9 @@
 """Voxelisation: agrees with the exact generalized winding number on closed meshes, and stays sensible
-on the meshes people have (holes, overlapping pieces, flipped pieces)."""
+on the meshes people have (holes, overlapping pieces, flipped pieces); the fast hierarchical winding
+number agrees with the exact one; a shape with a part cut away voxelises to what is left of it."""
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,14 +12,46 @@ from shapespace.assembly import winding_numbers
 from shapespace.mesh_arrays import MeshArrays, concatenate_parts
 from shapespace.primitives import box, ellipsoid
 from shapespace.procedural import make_shape
-from shapespace.voxels import (GridFrame, check_grid_fits, common_frame, frame_around, iou, voxelize)
+from shapespace.roughen import roughen
+from shapespace.voxels import (GridFrame, check_grid_fits, common_frame, frame_around, iou, voxelize,
+                               voxelize_partial)
+from shapespace.winding import WindingTree, exact_winding_numbers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from bench_voxels import split_triangles  # noqa: E402
 
 
 def _reference(mesh, frame):
-    """Exact generalized winding number at every voxel centre (slow, brute force)."""
-    points = frame.points()
-    return winding_numbers(points, mesh.vertices.astype(np.float64), mesh.triangles).reshape(
-        (frame.resolution,) * 3) >= 0.5
+    """Generalized winding number ≥ ½ at every voxel centre, exact in its decisions: the hierarchical
+    winding number at a tight far-field test (error below 0.003 here), and brute force over all
+    triangles wherever that value is within 0.05 of ½ (brute force everywhere takes minutes)."""
+    return _exact_inside(frame.points(), mesh.vertices.astype(np.float64), mesh.triangles).reshape(
+        (frame.resolution,) * 3)
+
+
+def _exact_inside(points, vertices, triangles):
+    values = WindingTree(vertices, triangles).winding_numbers(points, beta=3.0)
+    close = np.abs(values - 0.5) < 0.05
+    values[close] = winding_numbers(points[close], vertices, triangles)
+    return values >= 0.5
+
+
+def _soup(family, seed, splits=1):
+    """A procedural shape roughened like a downloaded model (holes, overlapping parts, flipped and
+    internal faces, clutter), its triangles split into four `splits` times."""
+    mesh = roughen(make_shape(family, seed, same_topology=False), np.random.default_rng(seed), arbitrary_rotation=True)
+    vertices, triangles = mesh.vertices.astype(np.float64), mesh.triangles.astype(np.int64)
+    for _ in range(splits):
+        vertices, triangles = split_triangles(vertices, triangles)
+    return vertices, triangles
+
+
+def _cut_away(vertices, triangles, axis, share):
+    """The faces in the top `share` of the shape along `axis` deleted, and the box [low, high] they were in."""
+    low, high = vertices.min(axis=0) - 1.0, vertices.max(axis=0) + 1.0
+    low[axis] = vertices[:, axis].min() + (1 - share) * np.ptp(vertices[:, axis])
+    centres = vertices[triangles].mean(axis=1)
+    return triangles[~np.all((centres >= low) & (centres <= high), axis=1)], low, high
 
 
 def _frame(mesh, resolution):
@@ -114,6 +150,13 @@ def test_bad_input():
         check_grid_fits(256, 512, 8 * 2 ** 30)
     with pytest.raises(ValueError, match="SOLID"):
         voxelize(plane.vertices, plane.triangles, frame_around((0, 0, -0.5), (1, 1, 0.5), 8), mode="HOLLOW")
+    with pytest.raises(ValueError, match="'FAST' or 'EXACT'"):
+        voxelize(plane.vertices, plane.triangles, frame_around((0, 0, -0.5), (1, 1, 0.5), 8), winding="ROUGH")
+    with pytest.raises(ValueError, match=r"not 8³ like the frame"):
+        voxelize_partial(plane.vertices, plane.triangles, frame_around((0, 0, -0.5), (1, 1, 0.5), 8),
+                         np.zeros((4, 4, 4), bool))
+    with pytest.raises(ValueError, match="no faces"):
+        WindingTree(np.zeros((3, 3)), np.zeros((0, 3), int))
 
 
 def test_common_frame_keeps_sizes_comparable():
@@ -123,3 +166,73 @@ def test_common_frame_keeps_sizes_comparable():
     a = voxelize(small.vertices, small.triangles, frame).sum()
     b = voxelize(large.vertices, large.triangles, frame).sum()
     assert 6 < b / a < 10  # eight times the volume
+
+
+def test_the_fast_winding_number_matches_the_exact_one():
+    vertices, triangles = _soup("chair", 1)
+    rng = np.random.default_rng(0)
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    points = low + rng.random((300, 3)) * (high - low)
+    surface = vertices[triangles[rng.integers(len(triangles), size=100)]].mean(axis=1)  # on the surface itself
+    points = np.concatenate([points, surface + rng.normal(scale=1e-3 * np.ptp(vertices), size=surface.shape)])
+    exact = exact_winding_numbers(points, vertices[triangles])
+    fast = WindingTree(vertices, triangles).winding_numbers(points)
+    assert np.abs(exact).max() > 0.9  # some points are inside
+    assert np.abs(fast - exact).max() < 0.03 and np.abs(fast - exact).mean() < 3e-3
+    # Small meshes (a single leaf) are summed exactly.
+    tetrahedron = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    inside_and_out = np.array([[0.1, 0.1, 0.1], [1.0, 1.0, 1.0]])
+    assert WindingTree(tetrahedron, faces).winding_numbers(inside_and_out) == pytest.approx([1.0, 0.0], abs=1e-12)
+
+
+@pytest.mark.parametrize("family, seed", [("lamp", 1), ("table", 0)])
+def test_soups_voxelise_as_the_exact_winding_number_says(family, seed):
+    # Roughened like downloaded models: holes let rays through, so many voxels need the winding number.
+    vertices, triangles = _soup(family, seed)
+    frame = frame_around(vertices.min(axis=0), vertices.max(axis=0), 32)
+    fast = voxelize(vertices, triangles, frame)
+    exact = voxelize(vertices, triangles, frame, winding="EXACT")
+    assert fast.sum() > 300
+    assert (fast == exact).mean() >= 0.999 and iou(fast, exact) >= 0.97
+
+
+@pytest.mark.parametrize("family, seed, axis", [("vase", 2, 2), ("vase", 1, 2), ("lamp", 1, 2), ("chair", 1, 2),
+                                                ("table", 1, 1)])
+def test_a_shape_with_a_part_cut_away_keeps_what_is_left(family, seed, axis):
+    # The faces in the top 38% (along one axis) deleted, as a user does before asking for a completion.
+    # Voxelised whole, such shapes came out at IoU 0.21-0.30 (the vases: an inner wall cut loose from
+    # the outer one was turned as if it enclosed a volume of its own, filling the cavity), 0.60 (the
+    # lamp) and 0.87 (the chair) against what is really left of them.
+    mesh = make_shape(family, seed, same_topology=False)
+    vertices, triangles = mesh.vertices.astype(np.float64), mesh.triangles.astype(np.int64)
+    while len(triangles) < 8000:  # small faces, so that deleting those in the box leaves the rest intact
+        vertices, triangles = split_triangles(vertices, triangles)
+    kept, low, high = _cut_away(vertices, triangles, axis, 0.38)
+    frame = frame_around(vertices.min(axis=0), vertices.max(axis=0), 32)
+    unknown = np.all((frame.points() >= low) & (frame.points() <= high), axis=1).reshape((32,) * 3)
+    truth = voxelize(vertices, triangles, frame) & ~unknown
+    known = voxelize_partial(vertices, kept, frame, unknown)
+    assert truth.sum() > 300 and not (known & unknown).any()
+    assert iou(known, truth) >= 0.93  # 0.96-1.0 measured
+
+
+def test_completion_voxelises_only_what_is_left_outside_the_box(addon):
+    # What Complete Shape starts from: a hollow vase with its top 40% deleted and that part boxed.
+    support = addon.operators.volumetric_support
+    mesh = make_shape("vase", 2, same_topology=False)
+    vertices, triangles = mesh.vertices.astype(np.float64), mesh.triangles.astype(np.int64)
+    while len(triangles) < 8000:
+        vertices, triangles = split_triangles(vertices, triangles)
+    kept, low, high = _cut_away(vertices, triangles, 2, 0.4)
+    shape = MeshArrays.from_faces("vase_cut", vertices, kept)
+    grid, frame, unknown = support.partial_shape_grid(shape, "vase_cut", 32, low, high, "Missing")
+    truth = voxelize(vertices, triangles, frame) & ~unknown
+    assert 0.2 < unknown.mean() < 0.6 and not (grid[unknown] > 0).any()
+    assert iou(grid > 0.5, truth) >= 0.9
+    with pytest.raises(ValueError, match="'Missing' covers no voxel of 'vase_cut'"):
+        tiny = vertices.min(axis=0) + 1e-3  # between voxel centres
+        support.partial_shape_grid(shape, "vase_cut", 32, tiny, tiny + 1e-4, "Missing")
+    with pytest.raises(ValueError, match="What is left of 'vase_cut' outside 'Missing' encloses no volume"):
+        flat = MeshArrays.from_faces("vase_cut", [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)], [(0, 1, 2, 3)])
+        support.partial_shape_grid(flat, "vase_cut", 16, (0.9, 0.9, -1), (2, 2, 1), "Missing")

@@ -1,0 +1,179 @@
+"""The implicit signed-distance decoder against the 32³ occupancy VAE and the per-voxel logistic
+regression, on the project's shapes made hard (shapespace.roughen: rotated anywhere, rescaled, holes,
+overlapping parts, flipped faces; canonical pose and per-class axis alignment before anything).
+
+`bench_implicit(per_class, held_out, epochs, vae_epochs)` returns a dict:
+* completion: mean IoU on held-out shapes with 30–50% cut away by a random plane (the same cuts for
+  every model, all at 32³ where the VAE lives), next to keeping the known part alone;
+* generation: the share of generated shapes whose nearest training shape (Chamfer on surface voxels)
+  is of the class asked for, the share in one piece (significant pieces, before keeping the largest),
+  the closest copy (IoU to any training shape);
+* times: generate one shape end to end at 64³ (decode + extract + clean), one epoch on 100 shapes
+  (implicit vs VAE, one thread), the signed-distance grid per shape at 64³ next to the VAE's 32³
+  voxelisation.
+
+Run alone: `python scripts/bench_implicit.py [per_class] [epochs]`. Threads are set to 1.
+
+Measured here (12 training + 4 held-out shapes per class, 80 epochs, VAE 40 epochs, a shared and
+loaded 2-core machine, 8 minutes): completion IoU implicit 0.621, VAE 0.611, known part only 0.594,
+logistic 0.586; generation class match 1.00 (40/40), one piece 0.925 (growing ≤ 3/4 voxel), closest
+copy IoU 0.64; generate one at 64³ 135-335 ms (decode 98-158 ms; the VAE's 32³ decode 3-10 ms); an
+epoch on 100 shapes 0.9-1.8 s (VAE 1.4-1.6 s); signed-distance grid at 64³ 0.8-1.1 s per shape
+(voxelising at 32³: 30-50 ms). The issue's completion target (≥ 0.85) is far off on these shapes:
+canonical pose on roughened meshes tilts and shifts them (a chair's mirror IoU in its canonical
+grid: 1.00 clean, 0.21-0.27 roughened), so one class's grids hardly overlap (nearest same-class IoU
+at 32³: 0.13-0.46).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+FAMILIES = ("chair", "table", "lamp", "airplane", "vase")
+
+
+def hard_shapes(per_class: int, offset: int = 0, families=FAMILIES):
+    from shapespace.procedural import make_shape
+    from shapespace.roughen import roughen
+
+    meshes, labels = [], []
+    for k, family in enumerate(families):
+        for i in range(per_class):
+            clean = make_shape(family, 500 + offset + i, same_topology=False)
+            meshes.append(roughen(clean, np.random.default_rng([k, offset + i, 7]), (i % 2) == 0, stretch=False,
+                                  clutter=False))
+            labels.append(k)
+    return meshes, np.array(labels)
+
+
+def _median_seconds(fn, repeat: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _surface_cloud(points, grid, pitch, count=400):
+    near = points[np.abs(grid.ravel()) < pitch]
+    if len(near) == 0:
+        near = points[np.argsort(grid.ravel())[:20]]
+    rng = np.random.default_rng(0)
+    return near[rng.choice(len(near), min(count, len(near)), replace=False)]
+
+
+def _chamfer(a, b):
+    d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+    return d.min(axis=1).mean() + d.min(axis=0).mean()
+
+
+def bench_implicit(per_class: int = 16, held_out: int = 4, epochs: int = 120, vae_epochs: int = 60,
+                   resolution: int = 32, seed: int = 0) -> dict:
+    import torch
+
+    from learning.implicit_decoder import ImplicitSDF, inside_iou
+    from learning.volumetric import Conditions, VoxelLogistic, VoxelVAE, half_space_mask, iou
+    from shapespace.mesh_cleanup import clean_surface, typical_piece_count
+    from shapespace.signed_distance import class_references, prepare_signed_distances, signed_distance_grid
+    from shapespace.voxels import voxelize
+
+    torch.set_num_threads(1)
+    out = {"setting": {"per_class": per_class, "held_out": held_out, "epochs": epochs, "vae_epochs": vae_epochs,
+                       "resolution": resolution, "families": list(FAMILIES)}}
+    start = time.perf_counter()
+    meshes, labels = hard_shapes(per_class)
+    data = prepare_signed_distances(meshes, labels, resolution=resolution, samples=4096, seed=seed)
+    held_meshes, held_labels = hard_shapes(held_out, offset=1000)
+    held = prepare_signed_distances(held_meshes, held_labels, resolution=resolution, samples=0, frame=data.frame,
+                                    truncation=data.truncation,
+                                    references=class_references(data.grids, data.labels, len(FAMILIES)))
+    out["seconds_preparing"] = time.perf_counter() - start
+    conditions = Conditions.fit(labels, np.zeros((len(labels), 0)), list(FAMILIES), [])
+    vectors = conditions.vectors(labels, np.zeros((len(labels), 0)))
+    occupancy = (data.grids < 0).astype(np.float32)
+
+    implicit = ImplicitSDF.create(conditions, data.frame, data.truncation, latent=64, seed=seed)
+    report = implicit.fit(data.points, data.distances, data.labels, vectors, data.grids, epochs=epochs)
+    implicit.pieces = np.array([typical_piece_count(data.grids[data.labels == k], data.frame.low, data.frame.pitch)
+                                for k in range(len(FAMILIES))])
+    vae = VoxelVAE.create(conditions, resolution, seed=seed)
+    vae_result = vae.fit(occupancy, labels, vectors, epochs=vae_epochs, mirror=True)
+    logistic = VoxelLogistic.create(conditions, resolution)
+    logistic.fit(occupancy, vectors, epochs=300)
+    out["training_seconds"] = {"implicit": report.seconds, "vae": vae_result.seconds}
+
+    rng = np.random.default_rng(seed)
+    scores = {"implicit": [], "vae": [], "logistic": [], "known part only": []}
+    for grid in held.grids:
+        occupied = (grid < 0).astype(np.float32)
+        known = half_space_mask(resolution, occupied, rng.uniform(0.3, 0.5), rng)
+        scores["implicit"].append(inside_iou(implicit.complete(grid, known)[0], grid))
+        scores["vae"].append(iou(vae.complete(occupied, known)[0], occupied))
+        scores["logistic"].append(iou(logistic.complete(occupied, known)[0], occupied))
+        scores["known part only"].append(iou(occupied * known, occupied))
+    out["completion_iou"] = {k: float(np.mean(v)) for k, v in scores.items()}
+
+    points = implicit.grid_points(resolution)
+    clouds = [_surface_cloud(points, g, data.frame.pitch) for g in data.grids]
+    right, single, closest, total = 0, 0, 0.0, 0
+    for k, family in enumerate(FAMILIES):
+        for grid in implicit.generate(family, 8, seed=k, resolution=resolution, spread=0.8):
+            right += int(data.labels[int(np.argmin([_chamfer(_surface_cloud(points, grid, data.frame.pitch), c)
+                                                    for c in clouds]))] == k)
+            closest = max(closest, max(inside_iou(grid, g) for g in data.grids))
+            try:
+                _, cleaned = clean_surface(grid, data.frame.low, data.frame.pitch, int(implicit.pieces[k]))
+                single += int(cleaned.significant_after == 1)
+            except ValueError:
+                pass
+            total += 1
+    out["generation"] = {"class_match_chamfer": right / total, "single_piece": single / total,
+                         "closest_copy_iou": closest, "typical_pieces": implicit.pieces.tolist()}
+
+    # Times
+    frame64 = [data.frame.low, data.frame.size]
+    pitch64 = frame64[1] / 64
+
+    def generate_one():
+        grid = implicit.generate("chair", 1, seed=1, resolution=64)[0]
+        clean_surface(grid, frame64[0], pitch64, int(implicit.pieces[0]))
+
+    out["ms_generate_one_64"] = 1000 * _median_seconds(generate_one)
+    out["ms_decode_only_64"] = 1000 * _median_seconds(lambda: implicit.generate("chair", 1, seed=1, resolution=64))
+    vector = conditions.vectors([0], np.zeros((1, 0)))[0]
+    out["ms_vae_decode_32"] = 1000 * _median_seconds(lambda: vae.generate(vector, 1))
+
+    hundred = np.resize(np.arange(len(labels)), 100)
+    probe = ImplicitSDF.create(conditions, data.frame, data.truncation, latent=64, seed=seed)
+    implicit_epoch = probe.fit(data.points[hundred], data.distances[hundred], data.labels[hundred], vectors[hundred],
+                               data.grids[hundred], epochs=2)
+    vae_probe = VoxelVAE.create(conditions, resolution, seed=seed)
+    vae_epoch = vae_probe.fit(occupancy[hundred], labels[hundred], vectors[hundred], epochs=2)
+    out["seconds_epoch_100_shapes"] = {"implicit": implicit_epoch.seconds / 2, "vae": vae_epoch.seconds / 2}
+
+    from shapespace.signed_distance import canonical_mesh, cube_frame
+
+    sample = [canonical_mesh(m)[0] for m in meshes[::max(1, per_class)]]
+    cube64 = cube_frame(data.frame.size / 2, 64)
+    cube32 = cube_frame(data.frame.size / 2, 32)
+    out["ms_sdf_per_shape_64"] = 1000 * float(np.median([_median_seconds(
+        lambda m=m: signed_distance_grid(m.vertices, m.triangles, cube64), repeat=1) for m in sample]))
+    out["ms_voxelize_per_shape_32"] = 1000 * float(np.median([_median_seconds(
+        lambda m=m: voxelize(m.vertices, m.triangles, cube32), repeat=1) for m in sample]))
+    out["seconds_total"] = time.perf_counter() - start
+    return out
+
+
+if __name__ == "__main__":
+    per_class = int(sys.argv[1]) if len(sys.argv) > 1 else 16
+    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 120
+    print(json.dumps(bench_implicit(per_class=per_class, epochs=epochs), indent=1))

@@ -1,0 +1,161 @@
+"""The implicit signed-distance decoder on the project's own shapes made hard (rotated anywhere,
+rescaled, holes, overlapping parts, flipped faces; canonical pose before sampling), trained tiny:
+it reproduces its training shapes, generates shapes nearest (by Chamfer) to their own class that copy
+none, cleans them into closed outward meshes, completes held-out shapes cut by a plane better than
+keeping the known part alone, and round-trips through a model file without pickle.
+
+The issue's full targets (completion IoU ≥ 0.85, above the 32³ VAE) are measured by
+scripts/bench_implicit.py, not here: see the module doc there for what it found."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from learning.implicit_decoder import IMPLICIT_KIND, ImplicitSDF, inside_iou, load_implicit
+from learning.volumetric import Conditions, VoxelLogistic, half_space_mask, iou
+from shapespace.mesh_cleanup import clean_surface, typical_piece_count
+from shapespace.primitives import is_closed_manifold, signed_volume
+from shapespace.procedural import make_shape
+from shapespace.roughen import roughen
+from shapespace.signed_distance import class_references, prepare_signed_distances
+
+FAMILIES = ("chair", "table", "lamp", "airplane")
+TRAIN, HELD_OUT, RESOLUTION = 6, 2, 24
+
+
+def _hard_shapes(count, offset):
+    meshes, labels = [], []
+    for k, family in enumerate(FAMILIES):
+        for i in range(count):
+            clean = make_shape(family, 300 + offset + i, same_topology=False)
+            meshes.append(roughen(clean, np.random.default_rng([k, offset + i]), (i % 2) == 0, stretch=False,
+                                  clutter=False))
+            labels.append(k)
+    return meshes, np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    import torch
+
+    torch.set_num_threads(1)
+    meshes, labels = _hard_shapes(TRAIN, 0)
+    data = prepare_signed_distances(meshes, labels, resolution=RESOLUTION, samples=1024, seed=0)
+    held_meshes, held_labels = _hard_shapes(HELD_OUT, 100)
+    references = class_references(data.grids, data.labels, len(FAMILIES))
+    held = prepare_signed_distances(held_meshes, held_labels, resolution=RESOLUTION, samples=0, frame=data.frame,
+                                    truncation=data.truncation, references=references)
+    check_meshes, check_labels = _hard_shapes(1, 200)  # early stopping watches these, never tested on
+    check = prepare_signed_distances(check_meshes, check_labels, resolution=RESOLUTION, samples=0, frame=data.frame,
+                                     truncation=data.truncation, references=references)
+    rng = np.random.default_rng(1)
+    check_known = [half_space_mask(RESOLUTION, g < 0, 0.4, rng) for g in check.grids]
+    conditions = Conditions.fit(labels, np.zeros((len(labels), 0)), list(FAMILIES), [])
+    vectors = conditions.vectors(labels, np.zeros((len(labels), 0)))
+    model = ImplicitSDF.create(conditions, data.frame, data.truncation, latent=32, seed=0)
+    report = model.fit(data.points, data.distances, data.labels, vectors, data.grids, epochs=30,
+                       batch_shapes=12, points_per_shape=512, validation=(check.grids, check_known),
+                       check_every=10, patience=2)
+    model.references = references
+    model.pieces = np.array([typical_piece_count(data.grids[data.labels == k], data.frame.low, data.frame.pitch)
+                             for k in range(len(FAMILIES))])
+    return {"model": model, "data": data, "held": held, "vectors": vectors, "report": report,
+            "conditions": conditions}
+
+
+def _surface_cloud(model, grid, count=400, seed=0):
+    """Voxel centres within a voxel of the zero level: the surface as points, for Chamfer distances."""
+    r = grid.shape[0]
+    points = model.grid_points(r)[np.abs(grid.ravel()) < model.frame[3] / r]
+    if len(points) == 0:
+        points = model.grid_points(r)[np.argsort(grid.ravel())[:20]]
+    rng = np.random.default_rng(seed)
+    return points[rng.choice(len(points), min(count, len(points)), replace=False)]
+
+
+def _chamfer(a, b):
+    d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+    return d.min(axis=1).mean() + d.min(axis=0).mean()
+
+
+def test_training_converges_and_reproduces_the_training_shapes(trained):
+    model, data, report = trained["model"], trained["data"], trained["report"]
+    assert report.losses[-1] < report.losses[0]
+    assert [epoch for epoch, _ in report.validation][:2] == [10, 20]  # held-out completion watched
+    assert report.best_epoch == max(report.validation, key=lambda check: check[1])[0]
+    decoded = model.decode_grid(model.codes[::5], trained["vectors"][::5], RESOLUTION)
+    scores = [inside_iou(d, g) for d, g in zip(decoded, data.grids[::5])]
+    print(f"IMPLICIT_RECONSTRUCTION mean IoU {np.mean(scores):.3f} (loss {report.losses[0]:.4f} -> "
+          f"{report.losses[-1]:.4f})")
+    # Measured 0.71-0.82 (the untrained linear space: 1.0): the residual trades exactness at the voxel
+    # centres for better completion.
+    assert np.mean(scores) > 0.65, scores
+
+
+def test_generated_shapes_are_of_their_class_new_and_clean(trained):
+    model, data = trained["model"], trained["data"]
+    clouds = [_surface_cloud(model, g) for g in data.grids]
+    right, total, closest, single, grown, dropped = 0, 0, [], [], [], []
+    for k, family in enumerate(FAMILIES):
+        for grid in model.generate(family, 6, seed=k, resolution=RESOLUTION, spread=0.8):
+            distances = [_chamfer(_surface_cloud(model, grid), c) for c in clouds]
+            right += int(data.labels[int(np.argmin(distances))] == k)
+            total += 1
+            closest.append(max(inside_iou(grid, g) for g in data.grids))
+            mesh, report = clean_surface(grid, data.frame.low, data.frame.pitch, int(model.pieces[k]), name=family)
+            assert is_closed_manifold(mesh) and signed_volume(mesh) > 0  # watertight, outward
+            assert report.pieces_after <= int(model.pieces[k])
+            single.append(report.significant_after == 1)
+            grown.append(report.grown)
+            dropped.append(report.dropped_share)
+    print(f"IMPLICIT_GENERATION {right}/{total} nearest (Chamfer) their class; closest copy IoU "
+          f"{max(closest):.3f}; one significant piece {np.mean(single):.2f} after growing "
+          f"{np.mean(grown):.2f} voxels on average; volume dropped at most {max(dropped):.3f}")
+    assert right >= 0.85 * total  # measured 22 of 24; the bench (12 per class) measured 40/40
+    assert max(closest) < 0.97
+    assert np.mean(single) >= 0.9 and max(dropped) < 0.1  # measured 1.00; nothing big cut away
+
+
+def test_completion_of_held_out_shapes_beats_the_known_part_and_the_logistic_baseline(trained):
+    model, held, data = trained["model"], trained["held"], trained["data"]
+    logistic = VoxelLogistic.create(trained["conditions"], RESOLUTION)
+    logistic.fit((data.grids < 0).astype(np.float32), trained["vectors"], epochs=150)
+    rng = np.random.default_rng(0)
+    scores, kept, logistic_scores = [], [], []
+    for grid in held.grids:
+        occupied = (grid < 0).astype(np.float32)
+        known = half_space_mask(RESOLUTION, occupied, rng.uniform(0.3, 0.5), rng)
+        removed = 1 - (occupied * known).sum() / occupied.sum()
+        assert 0.25 <= removed <= 0.55
+        completed, _ = model.complete(grid, known, steps=20)
+        scores.append(inside_iou(completed, grid))
+        kept.append(iou(occupied * known, occupied))
+        logistic_scores.append(iou(logistic.complete(occupied, known)[0], occupied))
+    print(f"IMPLICIT_COMPLETION implicit {np.mean(scores):.3f} known part only {np.mean(kept):.3f} "
+          f"logistic {np.mean(logistic_scores):.3f}")
+    assert np.mean(scores) > np.mean(kept) + 0.03  # measured 0.646 vs 0.572
+    assert np.mean(scores) > np.mean(logistic_scores) + 0.03  # measured 0.568
+
+
+def test_model_files_round_trip(trained, tmp_path):
+    model = trained["model"]
+    model.save(tmp_path / "implicit.npz", collection="hard", metrics={"completion_iou": 0.6})
+    loaded, metadata = load_implicit(tmp_path / "implicit.npz")
+    assert metadata["kind"] == IMPLICIT_KIND and metadata["collection"] == "hard"
+    assert loaded.conditions.classes == list(FAMILIES) and np.array_equal(loaded.pieces, model.pieces)
+    np.testing.assert_allclose(loaded.generate("lamp", 2, seed=3, resolution=16),
+                               model.generate("lamp", 2, seed=3, resolution=16), atol=1e-5)
+    with np.load(tmp_path / "implicit.npz", allow_pickle=False) as archive:
+        assert all(archive[k].dtype != object for k in archive.files)
+
+
+def test_bad_requests_name_the_problem(trained):
+    model = trained["model"]
+    with pytest.raises(ValueError, match="Unknown class 'sofa'"):
+        model.generate("sofa", 1)
+    grid = trained["held"].grids[0]
+    with pytest.raises(ValueError, match="Nothing of the shape is known"):
+        model.complete(grid, np.zeros(grid.shape, bool))
+    with pytest.raises(ValueError, match="has no inside"):
+        clean_surface(np.ones((8, 8, 8)), name="blank")
