@@ -474,13 +474,20 @@ class ArticulatedSpace:
         `measure(rest vertices (V, 3)) -> float` gives the slope g; the change is the least unlikely
         one along it, Σ g / (gᵀ Σ g) with Σ the component variances (it moves the well-sampled
         components, not the noise ones)."""
+        _, slope = self.measurement_line(measure, samples, seed)
+        spread = self.variances * slope
+        return spread / max(float(slope @ spread), 1e-300)
+
+    def measurement_line(self, measure, samples: int = 128, seed: int = 0) -> tuple[float, np.ndarray]:
+        """(intercept, slope (k,)): the least-squares line measure(rest(c)) ≈ intercept + slope · c over
+        `samples` plausible bodies (coefficients ~ N(0, variances)); a slider's estimate of the
+        measurement, consistent with measured_direction (slope · direction = 1)."""
         rng = np.random.default_rng(seed)
         coefficients = rng.normal(size=(samples, self.k)) * self.standard_deviations
         values = np.array([measure(self.rest(c)) for c in coefficients])
         design = np.concatenate([np.ones((samples, 1)), coefficients], axis=1)
-        slope = np.linalg.lstsq(design, values, rcond=None)[0][1:]
-        spread = self.variances * slope
-        return spread / max(float(slope @ spread), 1e-300)
+        line = np.linalg.lstsq(design, values, rcond=None)[0]
+        return float(line[0]), line[1:]
 
     def to_arrays(self) -> dict:
         arrays = {"mean": self.mean, "components": self.components, "variances": self.variances,
@@ -516,17 +523,24 @@ def _rotation_onto(source, target, rounds: int = 60) -> np.ndarray:
         axis = np.cross(a, b)
         angle = np.arctan2(np.linalg.norm(axis), float(a @ b))
         return _rig().axis_angle_to_matrix(axis / max(np.linalg.norm(axis), 1e-12) * angle)
-    weights = np.ones(len(source))
+    # The weights keep a floor and the best round is returned: weights that collapse onto one pair
+    # leave the turn about that direction free, and float32 noise in a nearly unchanged skeleton
+    # then turned the spine's children 2° (read back from Blender) where a plain Kabsch fit keeps 0°.
+    weights = np.full(len(source), 1.0 / len(source))
+    best, best_misfit = None, np.inf
     for _ in range(rounds):
         u, _, vt = np.linalg.svd((target * weights[:, None]).T @ source)
         d = np.sign(np.linalg.det(u @ vt))
         rotation = u @ np.diag([1.0, 1.0, d]) @ vt
         misfit = np.linalg.norm(source @ rotation.T - target, axis=1)
-        if misfit.max() < 1e-12:
+        if misfit.max() < best_misfit:
+            best, best_misfit = rotation, float(misfit.max())
+        if best_misfit < 1e-12:
             break
-        weights = weights * misfit / misfit.sum()
+        weights = weights * misfit / max(float(misfit.sum()), 1e-300)
+        weights = np.maximum(weights / weights.sum(), 0.05 / len(source))
         weights /= weights.sum()
-    return rotation
+    return best
 
 
 def _common_rest_pose(person_rest, unposed, mesh_joints, rotations, person_of, first_mesh, subset, weights, parents,

@@ -155,24 +155,10 @@ def _edit_attributes(context, own: Path):
 
 def move_along(obj, model, index: int, delta: float) -> None:
     """Move `obj` by `delta` of attribute `index` of `model` (a SliderModel of the mesh's own space
-    that is not its sliders' model): shape_editing.move_attribute's step, with the model given."""
-    from .learn_shape_space import KEY_SIGMAS
-    from .mesh_bridge import add_to_positions
-    from .shape_editing import COEFFICIENTS, FRAME, frame_of
+    that is not its sliders' model): the slider's own step (a rigged body keeps its pose)."""
+    from .shape_editing import move_attribute
 
-    coefficients = (np.asarray(obj.get(COEFFICIENTS, np.zeros(model.space.k)), dtype=np.float64)
-                    + delta * model.coefficient_directions[index])
-    if obj.get("design_space_kind") == "shape_space" and obj.data.shape_keys is not None:
-        values = coefficients / (KEY_SIGMAS * np.maximum(model.space.standard_deviations, 1e-30))
-        for block, value in zip(obj.data.shape_keys.key_blocks[1:], values):
-            block.value = float(value)
-    else:
-        offsets = delta * model.vertex_directions[index]
-        if obj.get(FRAME) is not None:  # the space's frame back to the object's own: Δlocal = Δaligned · R / scale
-            rotation, scale, _ = frame_of(obj)
-            offsets = (offsets.reshape(-1, 3).astype(np.float64) @ rotation) / scale
-        add_to_positions(obj.data, offsets)
-    obj[COEFFICIENTS] = [float(c) for c in coefficients]
+    move_attribute(obj, index, delta, model=model)
 
 
 def _undo_moves(obj, moves, coefficients, sliders) -> None:

@@ -158,6 +158,8 @@ def learn_shape_space(context, collection, alignment: str, k: int | None, varian
 ONE_POSE_DEGREES = 15.0
 REGRESSOR_BODIES = 45  # random MakeHuman bodies the body-vertex joint regressor is learned from
 PERSON_PROPERTY = "person"  # meshes with the same value show the same person (optional)
+MAKEHUMAN_BODY_VERTICES = 13380  # the body group of MakeHuman's base mesh
+TRAINING_POSES = "training_rotations"  # (N, J, 3, 3) the fitted pose of every training mesh, for Generate
 
 
 @dataclass
@@ -217,6 +219,142 @@ def makehuman_rig() -> MakeHumanRig:
     return model
 
 
+# A learned skeleton that explains the collection as posed rigid parts: its skinning fit within this
+# share of the size, with fewer bones than MANY_BONES (measured: a posed 3-part tube 0.12% with 3
+# bones; six vases, one pose and different shapes, 42 bones).
+RIGID_FIT_SHARE = 0.005
+MANY_BONES = 40
+JOINT_NEIGHBOURS = 16  # a learned joint is regressed as a Gaussian-weighted centroid of this many nearby vertices
+
+
+def _neighbourhood_rows(reference, centres) -> np.ndarray:
+    """(len(centres), V) rows that average the vertices around each centre (weights exp(−d²/σ²),
+    σ the distance to the JOINT_NEIGHBOURS-th nearest vertex): a linear joint regressor that moves
+    with the mesh's shape."""
+    distances = np.linalg.norm(reference[None] - centres[:, None], axis=2)  # (J, V): tens × thousands
+    sigma = np.maximum(np.sort(distances, axis=1)[:, min(JOINT_NEIGHBOURS, distances.shape[1] - 1)], 1e-9)
+    rows = np.exp(-(distances / sigma[:, None]) ** 2)
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def learned_rig(collection_name: str, shapes, stacked, person_ids) -> tuple[MakeHumanRig, str]:
+    """A rig learned from the collection's own poses (learning.skeleton_learning: rigid parts from
+    per-triangle rotations, joints, smooth weights), in the form the articulated space takes:
+    bones ordered parents first, joints and tails as linear regressors over the rest mesh."""
+    from ..learning.skeleton_learning import learn_skeleton
+
+    template = shapes[0]
+    try:
+        learned = learn_skeleton(stacked, template.face_sizes, template.corner_vertices, person_ids=person_ids)
+    except ValueError as error:
+        raise ValueError(f"No skeleton could be learned from '{collection_name}': {error}") from error
+    size = float(np.linalg.norm(np.ptp(learned.reference_vertices, axis=0))) or 1.0
+    print(f"[Design Space] skeleton learned from '{collection_name}': {learned.bone_count} bones, skinning fit "
+          f"{100 * learned.fit_error / size:.2f}% of the size")
+    if learned.fit_error > RIGID_FIT_SHARE * size or learned.bone_count >= MANY_BONES:
+        return None, (f"the meshes of '{collection_name}' do not move as rigid parts (a learned skeleton needs "
+                      f"{learned.bone_count} bones and still misses them by {100 * learned.fit_error / size:.1f}% of "
+                      "their size): they differ in shape, not in pose, so they are all in one pose as far as a "
+                      "skeleton can tell")
+    tree = np.array(learned.parents)
+    roots = np.flatnonzero(tree < 0)
+    tree[roots[1:]] = roots[0]  # parts that touch no other (separate pieces) hang from the root
+    order = [int(roots[0])]
+    for j in order:  # breadth first from the root: every parent before its children
+        order.extend(int(c) for c in np.flatnonzero(tree == j))
+    if len(order) != len(tree):
+        raise ValueError(f"The skeleton learned from '{collection_name}' is not one tree of bones; add meshes in "
+                         "more varied poses")
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    parents = np.array([-1 if tree[j] < 0 else position[tree[j]] for j in order])
+    reference = learned.reference_vertices.astype(np.float64)
+    joints = learned.joints[order]
+    parts = learned.part_of_vertex
+    heads = _neighbourhood_rows(reference, joints)
+    tails = np.empty_like(heads)
+    for j, old in enumerate(order):  # per bone (tens)
+        children = np.flatnonzero(parents == j)
+        if len(children):  # towards the farthest child joint
+            tails[j] = heads[children[np.argmax(np.linalg.norm(joints[children] - joints[j], axis=1))]]
+        else:  # an end bone: through its part's centroid, twice as far
+            members = parts == old
+            tails[j] = 2.0 * members / max(int(members.sum()), 1) - heads[j]
+    short = np.linalg.norm((tails - heads) @ reference, axis=1) < 1e-6 * float(np.ptp(reference))
+    if short.any():  # Blender deletes bones without length
+        raise ValueError(f"The skeleton learned from '{collection_name}' has a bone without length; add meshes in "
+                         "more varied poses")
+    names = tuple(f"bone_{j:02d}" for j in range(len(order)))
+    rig = MakeHumanRig(names, parents, learned.weights[:, order].astype(np.float32), np.zeros(len(order)), heads,
+                       tails, reference, template.corner_vertices)
+    return rig, (f"skeleton learned from the collection: {len(order)} bones, skinning fit "
+                 f"{1000 * learned.fit_error:.1f} mm")
+
+
+def collection_armature(collection):
+    """(the armature deforming the collection's meshes, the meshes' objects), or (None, roots):
+    every mesh must then be deformed (Armature modifier) by an armature with the same bones."""
+    from .mesh_bridge import armature_of
+
+    roots = shape_roots(collection_objects(collection))
+    armatures = [armature_of(r) for r in roots]
+    if not any(armatures):
+        return None, roots
+    first = next(a for a in armatures if a is not None)
+    bones = [b.name for b in first.data.bones]
+    for root, armature in zip(roots, armatures):
+        if armature is None:
+            raise ValueError(f"'{root.name}' in '{collection.name}' has no Armature modifier while other meshes are "
+                             f"deformed by '{first.name}': give every mesh the armature, or none")
+        if [b.name for b in armature.data.bones] != bones:
+            raise ValueError(f"'{root.name}' is deformed by '{armature.name}', whose bones differ from "
+                             f"'{first.name}''s: every mesh of '{collection.name}' needs the same skeleton")
+    return first, roots
+
+
+def armature_rig(collection_name: str, armature, obj, rest_vertices) -> tuple[MakeHumanRig, str]:
+    """The user's rig: bones (parents first) with heads and tails from the armature's rest pose, in
+    the mesh's own coordinates, and weights as its Armature modifier applies them (vertex groups
+    named like the deforming bones; refused by name when one is missing)."""
+    from .mesh_bridge import read_armature_weights
+
+    bones = [b for b in armature.data.bones if b.use_deform]
+    if not bones:
+        raise ValueError(f"Armature '{armature.name}' has no deforming bones; turn on Deform for its bones")
+    groups = {g.name for g in obj.vertex_groups}
+    missing = [b.name for b in bones if b.name not in groups]
+    if missing:
+        raise ValueError(f"'{obj.name}' has no vertex group for bone '{missing[0]}' of '{armature.name}' "
+                         f"({len(missing)} of {len(bones)} bones lack one): the armature does not match the mesh; "
+                         "weight the mesh to it (Ctrl+P > With Automatic Weights) or name its groups after the bones")
+    names = [b.name for b in bones]
+    index = {n: j for j, n in enumerate(names)}
+    order = [j for j, b in enumerate(bones) if b.parent is None or b.parent.name not in index]
+    if len(order) != 1:
+        raise ValueError(f"Armature '{armature.name}' has {len(order)} root bones; parent them under one root bone "
+                         "so the skeleton is one tree")
+    for j in order:  # breadth first: parents before children
+        order.extend(index[c.name] for c in bones[j].children if c.name in index)
+    position = {old: new for new, old in enumerate(order)}
+    parents = np.array([-1 if bones[j].parent is None or bones[j].parent.name not in index
+                        else position[index[bones[j].parent.name]] for j in order])
+    names = tuple(names[j] for j in order)
+    to_mesh = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64)) @ np.array(armature.matrix_world,
+                                                                                   dtype=np.float64)
+    heads = np.array([bones[j].head_local[:] for j in order], dtype=np.float64) @ to_mesh[:3, :3].T + to_mesh[:3, 3]
+    tails = np.array([bones[j].tail_local[:] for j in order], dtype=np.float64) @ to_mesh[:3, :3].T + to_mesh[:3, 3]
+    weights = read_armature_weights(obj, armature, names, parents)
+    unweighted = int(np.count_nonzero(weights.sum(axis=1) < 1e-6))
+    if unweighted:
+        raise ValueError(f"{unweighted} vertices of '{obj.name}' have no weight for any bone of '{armature.name}'; "
+                         "weight every vertex (Weight Paint, or Ctrl+P > With Automatic Weights)")
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    rest = np.asarray(rest_vertices, dtype=np.float64)
+    rig = MakeHumanRig(names, parents, weights.astype(np.float32), np.zeros(len(names)),
+                       _neighbourhood_rows(rest, heads), _neighbourhood_rows(rest, tails), rest, None)
+    return rig, f"the armature '{armature.name}': {len(names)} bones"
+
+
 def check_makehuman_topology(collection_name: str, shapes, rig: MakeHumanRig) -> None:
     first = shapes[0]
     if len(first.vertices) != len(rig.rest_template) or not np.array_equal(first.corner_vertices,
@@ -245,13 +383,13 @@ def pose_spread_degrees(stacked, rig: MakeHumanRig) -> float:
     return float(np.percentile(np.degrees(np.arccos(cosine)).max(axis=0), 75))
 
 
-def learn_articulated_space(context, collection, k: int | None, variance: float | None):
-    """MakeHuman bodies in many poses: unpose them with the MakeHuman rig, learn the rest-pose shape
-    space, pose correctives and joints (learning.articulated_space), save it as a shape space with
-    its pose model, and write the mean body rigged. One pose only: a plain shape space instead.
-    Returns (object, space, notes, the alignment sentence)."""
-    from ..learning.articulated_space import fit_articulated_space
-    from ..learning.shape_space import ShapeSpace
+def prepare_articulated_space(context, collection, k: int | None, variance: float | None):
+    """Posed meshes of one topology: read them and their rig on the main thread (the collection's own
+    armature, the MakeHuman rig for MakeHuman bodies, else a skeleton learned from the collection).
+    Returns an ArticulatedSpaceJob that learns the space off the main thread, or, when there is no
+    pose to separate (one pose only), the plain space learned instead: (object, space, notes, the
+    alignment sentence, which says why)."""
+    from ..learning.shape_space import check_coordinates
     from ..shapespace.correspondence import stack_same_topology
 
     shapes = read_collection(collection)
@@ -260,50 +398,115 @@ def learn_articulated_space(context, collection, k: int | None, variance: float 
                          f"space needs at least 3: add shapes to '{collection.name}'")
     stacked = stack_same_topology(shapes)
     check_component_count(k, len(shapes))
-    rig = makehuman_rig()
-    check_makehuman_topology(collection.name, shapes, rig)
+    check_coordinates(stacked, [s.name for s in shapes])  # refused by name before any fit turns them into noise
+    people = [s.attributes.get(PERSON_PROPERTY) for s in shapes]
+    person_ids = None if any(p is None for p in people) else np.unique([str(p) for p in people],
+                                                                         return_inverse=True)[1]
+    armature, roots = collection_armature(collection)
+    if armature is not None:  # the user's rig: the meshes as it poses them, unposed with it
+        rest = read_shape(roots[0]).vertices.astype(np.float64)
+        rig, rig_note = armature_rig(collection.name, armature, roots[0], rest)
+        shapes = read_collection(collection, evaluated=True)
+        stacked = stack_same_topology(shapes)
+        check_coordinates(stacked, [s.name for s in shapes])
+    elif len(shapes[0].vertices) == MAKEHUMAN_BODY_VERTICES:
+        rig = makehuman_rig()
+        check_makehuman_topology(collection.name, shapes, rig)
+        rig_note = f"MakeHuman rig: {len(rig.bone_names)} bones"
+    else:  # not a MakeHuman body: the skeleton comes from the collection's own poses
+        rig, rig_note = learned_rig(collection.name, shapes, stacked, person_ids)
+        if rig is None:
+            obj, space, notes, alignment_note = learn_shape_space(context, collection, 'AUTO', k, variance)
+            return obj, space, notes, (f"{rig_note}; there is no pose to separate from shape: a plain shape space "
+                                       f"was learned instead, {alignment_note}")
     spread = pose_spread_degrees(stacked, rig)
     if spread < ONE_POSE_DEGREES:
         obj, space, notes, alignment_note = learn_shape_space(context, collection, 'AUTO', k, variance)
         return obj, space, notes, (f"the bodies of '{collection.name}' are all in one pose (three joints in four "
                                    f"turn at most {spread:.0f}° between them), so there is no pose to separate from "
                                    f"shape: a plain shape space was learned instead, {alignment_note}")
-    names = [s.name for s in shapes]
-    people = [s.attributes.get(PERSON_PROPERTY) for s in shapes]
-    person_ids = None if any(p is None for p in people) else np.unique([str(p) for p in people],
-                                                                         return_inverse=True)[1]
-    print(f"[Design Space] learning an articulated space of {len(shapes)} bodies (one joint in four turns "
-          f"{spread:.0f}° or more)")
-    articulated = fit_articulated_space(
-        stacked, rig.parents, rig.weights, joint_regressor=rig.head_regressor, rest_template=rig.rest_template,
-        person_ids=person_ids, k=len(shapes) - 1, joint_names=rig.bone_names,
-        progress=lambda fraction, line: print(f"[Design Space] articulated space: {line}"))
-    variances = np.asarray(articulated.variances, dtype=np.float64)
-    total = float(variances.sum())  # all N-1 components: every direction the unposed bodies vary in
-    if k is None:
-        cumulative = np.cumsum(variances) / total
-        k = int(np.searchsorted(cumulative, (0.95 if variance is None else variance) - 1e-12) + 1)
-    k = max(1, min(k, len(variances)))
-    articulated = replace(articulated, components=articulated.components[:k], variances=variances[:k],
-                          joint_basis=articulated.joint_basis[:k])
-    space = ShapeSpace(articulated.mean.reshape(-1).astype(np.float32),
-                       articulated.components.reshape(k, -1).astype(np.float32), variances[:k], total)
-    coefficients = []
-    for i, vertices in enumerate(stacked):  # the training bodies' shape coordinates, for attributes later
-        coefficients.append(articulated.fit(vertices, rounds=2, iterations=4)[0])
-        print(f"[Design Space] articulated space: placed body {i + 1}/{len(stacked)} in it")
-    arrays = {name: array for name, array in articulated.to_arrays().items() if name != "joint_names"}
-    arrays["pose_basis"] = np.asarray(arrays["pose_basis"], dtype=np.float32)  # the largest array: half the file
-    arrays |= {"tail_regressor": rig.tail_regressor, "rolls": rig.rolls}
-    alignment_note = (f"alignment Articulated (MakeHuman rig: {len(rig.bone_names)} bones; one joint in four "
-                      f"turns {spread:.0f}° or more between the bodies, so pose was separated from shape)")
-    template = shapes[0]
-    obj = write_shape_space(context, collection.name, space, template, names, np.array(coefficients),
-                            alignment='ARTICULATED', alignment_reason=alignment_note, articulated=arrays,
-                            articulated_info={"bone_names": list(rig.bone_names)},
-                            finish=lambda made: attach_rig(made, articulated, rig.tail_regressor, rig.rolls,
-                                                           rig.bone_names, np.zeros(k)))
-    return obj, space, input_notes(collection, shapes), alignment_note
+    return ArticulatedSpaceJob(collection.name, shapes, stacked, rig, rig_note, person_ids, spread, k, variance,
+                               input_notes(collection, shapes))
+
+
+class _Stopped(Exception):
+    """Cancel pressed while the articulated space was being learned."""
+
+
+class ArticulatedSpaceJob(Job):
+    """Learns the articulated space off the main thread (unposing, correctives, PCA, joints, then
+    placing every training mesh in it), then writes the rigged mean body."""
+
+    def __init__(self, collection_name, shapes, stacked, rig, rig_note, person_ids, spread, k, variance, notes):
+        self.label = f"Learn articulated space of '{collection_name}'"
+        self.push_undo = True
+        self.collection_name, self.shapes, self.stacked, self.rig = collection_name, shapes, stacked, rig
+        self.rig_note, self.person_ids, self.spread = rig_note, person_ids, spread
+        self.k, self.variance, self.notes = k, variance, notes
+
+    def work(self, report, should_stop):
+        from ..learning.articulated_space import fit_articulated_space
+
+        rig, stacked, count = self.rig, self.stacked, len(self.stacked)
+
+        def progress(fraction, line):
+            if should_stop():
+                raise _Stopped
+            report(Progress(0.6 * fraction, f"articulated space: {line}", {"line": line}))
+
+        print(f"[Design Space] learning an articulated space of {count} meshes (one joint in four turns "
+              f"{self.spread:.0f}° or more)")
+        try:
+            articulated = fit_articulated_space(
+                stacked, rig.parents, rig.weights, joint_regressor=rig.head_regressor,
+                rest_template=rig.rest_template, person_ids=self.person_ids, k=count - 1,
+                joint_names=rig.bone_names, progress=progress)
+        except _Stopped:
+            return None
+        variances = np.asarray(articulated.variances, dtype=np.float64)
+        total = float(variances.sum())  # all N-1 components: every direction the unposed meshes vary in
+        k = self.k
+        if k is None:
+            cumulative = np.cumsum(variances) / total
+            k = int(np.searchsorted(cumulative, (0.95 if self.variance is None else self.variance) - 1e-12) + 1)
+        k = max(1, min(k, len(variances)))
+        articulated = replace(articulated, components=articulated.components[:k], variances=variances[:k],
+                              joint_basis=articulated.joint_basis[:k])
+        coefficients, poses = [], []
+        for i, vertices in enumerate(stacked):  # shape coordinates for attributes later, poses for Generate
+            if should_stop():
+                return None
+            c, rotations, _, _ = articulated.fit(vertices, iterations=4)
+            coefficients.append(c)
+            poses.append(rotations)
+            line = f"placed mesh {i + 1}/{count} in it"
+            report(Progress(0.6 + 0.4 * (i + 1) / count, f"articulated space: {line}", {"line": line}))
+        return articulated, total, np.array(coefficients), np.asarray(poses, dtype=np.float32)
+
+    def apply(self, context, result):
+        from ..learning.shape_space import ShapeSpace
+
+        articulated, total, coefficients, poses = result
+        rig, k = self.rig, articulated.k
+        space = ShapeSpace(articulated.mean.reshape(-1).astype(np.float32),
+                           articulated.components.reshape(k, -1).astype(np.float32), articulated.variances, total)
+        arrays = {name: array for name, array in articulated.to_arrays().items() if name != "joint_names"}
+        arrays["pose_basis"] = np.asarray(arrays["pose_basis"], dtype=np.float32)  # the largest array: half the file
+        arrays |= {"tail_regressor": rig.tail_regressor, "rolls": rig.rolls, TRAINING_POSES: poses}
+        alignment_note = (f"alignment Articulated ({self.rig_note}; one joint in four turns {self.spread:.0f}° or "
+                          "more between the meshes, so pose was separated from shape)")
+        obj = write_shape_space(context, self.collection_name, space, self.shapes[0], [s.name for s in self.shapes],
+                                coefficients, alignment='ARTICULATED', alignment_reason=alignment_note,
+                                articulated=arrays, articulated_info={"bone_names": list(rig.bone_names)},
+                                finish=lambda made: attach_rig(made, articulated, rig.tail_regressor, rig.rolls,
+                                                               rig.bone_names, np.zeros(k)))
+        self.applied = True
+        message = (f"Learned '{obj.name}': {space.k} components explain {100 * space.explained_ratio.sum():.1f}% "
+                   f"of the variance; {alignment_note}")
+        return ('WARNING' if self.notes else 'INFO'), "; ".join([message] + self.notes)
+
+    def discard(self, reason: str) -> None:
+        pass  # nothing is written before apply
 
 
 def attach_rig(obj, articulated, tail_regressor, rolls, bone_names, coefficients, rotations=None,
@@ -463,9 +666,11 @@ class DESIGN_SPACE_OT_learn_shape_space(bpy.types.Operator):
                ('NONE', "None", "Use the shapes where they are (their local coordinates)"),
                ('RIGID', "Rigid", "Remove rotation and translation differences (Procrustes)"),
                ('SIMILARITY', "Similarity", "Also remove size differences"),
-               ('ARTICULATED', "Articulated", "MakeHuman bodies in many poses: separate pose from shape with the "
-                                              "MakeHuman rig (the space's body is rigged; one pose only falls back "
-                                              "to a plain space)")],
+               ('ARTICULATED', "Articulated", "Meshes of one topology in many poses: separate pose from shape "
+                                              "with a skeleton (the meshes' own armature, the MakeHuman rig for "
+                                              "MakeHuman bodies, else one learned from the poses; a 'person' "
+                                              "property groups meshes of one person). The space's mesh is rigged; "
+                                              "one pose only falls back to a plain space; runs in the background")],
         default='AUTO')
     component_mode: EnumProperty(
         name="Components", description="How many principal components to keep",
@@ -495,12 +700,16 @@ class DESIGN_SPACE_OT_learn_shape_space(bpy.types.Operator):
             if collection is None:
                 raise ValueError("Pick a training collection in the Design Space panel first")
             if self.alignment == 'ARTICULATED':
-                raise ValueError("An articulated space needs MakeHuman bodies, which share one topology: choose "
+                raise ValueError("An articulated space needs posed meshes that share one topology: choose "
                                  "Shared Topology, or another alignment for fitted templates")
             start_template_fit(self, context, collection, template, self.alignment, k, variance, self.max_residual)
             return {'FINISHED'}
         if self.alignment == 'ARTICULATED':
-            obj, space, notes, alignment_note = learn_articulated_space(context, collection, k, variance)
+            prepared = prepare_articulated_space(context, collection, k, variance)
+            if isinstance(prepared, ArticulatedSpaceJob):  # learning takes seconds: in the background, Cancel
+                start_and_report(self, prepared, context)
+                return {'FINISHED'}
+            obj, space, notes, alignment_note = prepared
         else:
             obj, space, notes, alignment_note = learn_shape_space(context, collection, self.alignment, k, variance)
         self.report({'WARNING' if notes else 'INFO'}, "; ".join(

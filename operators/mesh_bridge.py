@@ -611,3 +611,100 @@ def set_bone_locations(armature_obj, bone_names, locations) -> None:
 def armature_of(obj):
     """The armature object deforming `obj` through an Armature modifier, or None."""
     return next((m.object for m in getattr(obj, "modifiers", ()) if m.type == 'ARMATURE' and m.object), None)
+
+
+def read_bone_deformations(armature_obj, bone_names) -> np.ndarray:
+    """(J, 4, 4) the transform each posed bone applies to rest points (armature coordinates):
+    pose matrix × rest matrix⁻¹, what the Armature modifier blends for the vertices it weighs."""
+    bpy.context.view_layer.update()
+    pose_bones, bones = armature_obj.pose.bones, armature_obj.data.bones
+    posed = np.array([[row[:] for row in pose_bones[str(n)].matrix] for n in bone_names], dtype=np.float64)
+    rest = np.array([[row[:] for row in bones[str(n)].matrix_local] for n in bone_names], dtype=np.float64)
+    return posed @ np.linalg.inv(rest)
+
+
+def read_bone_pose(armature_obj, bone_names) -> tuple[np.ndarray, np.ndarray]:
+    """(basis rotations (J, 3, 3), locations (J, 3)) of the named pose bones, each in its bone's rest
+    frame: what the user or pose_armature left there (any rotation mode)."""
+    bones = armature_obj.pose.bones
+    missing = [str(n) for n in bone_names if bones.get(str(n)) is None]
+    if missing:
+        raise BridgeError(f"Armature '{armature_obj.name}' has no bone '{missing[0]}'; the rig was changed: "
+                          "project the mesh again")
+    basis = np.array([[row[:3] for row in bones[str(n)].matrix_basis[:3]] for n in bone_names], dtype=np.float64)
+    locations = np.array([bones[str(n)].location[:] for n in bone_names], dtype=np.float64)
+    return basis, locations
+
+
+def read_armature_weights(obj, armature_obj, bone_names, parents) -> np.ndarray:
+    """(V, J) the skinning weights `armature_obj`'s Armature modifier applies to `obj` (normalised as
+    the modifier does), read in bulk without per-vertex loops: vertex groups have no foreach_get,
+    so each bone in turn is moved by one unit along its own axis and the evaluated mesh read back.
+    A moved bone carries its subtree, so bone j's weight is its subtree's share minus its children's.
+    The pose is put back as it was (in a finally), and only this modifier is evaluated."""
+    from mathutils import Matrix
+
+    pose_bones = armature_obj.pose.bones
+    saved_basis = {b.name: b.matrix_basis.copy() for b in pose_bones}
+    saved_show = {m.name: m.show_viewport for m in obj.modifiers}
+    modifier = next(m for m in obj.modifiers if m.type == 'ARMATURE' and m.object == armature_obj)
+    linear = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64)[:3, :3]) @ np.array(
+        armature_obj.matrix_world, dtype=np.float64)[:3, :3]  # armature coordinates → the mesh's own
+    try:
+        for m in obj.modifiers:
+            m.show_viewport = m == modifier
+        for bone in pose_bones:
+            bone.matrix_basis = Matrix.Identity(4)
+        bpy.context.view_layer.update()
+        rest = read_evaluated_positions(obj).astype(np.float64)
+        shares = np.empty((len(rest), len(bone_names)))
+        for j, name in enumerate(bone_names):
+            bone = pose_bones[str(name)]
+            bone.location = (0.0, 1.0, 0.0)  # one unit along the bone (its rest frame's y)
+            bpy.context.view_layer.update()
+            moved = read_evaluated_positions(obj).astype(np.float64) - rest
+            bone.location = (0.0, 0.0, 0.0)
+            frame = np.array(bone.bone.matrix_local, dtype=np.float64)[:3, :3]
+            step = linear @ frame[:, 1]
+            shares[:, j] = moved @ step / max(float(step @ step), 1e-300)
+    finally:
+        for bone in pose_bones:
+            bone.matrix_basis = saved_basis[bone.name]
+        for m in obj.modifiers:
+            m.show_viewport = saved_show[m.name]
+        bpy.context.view_layer.update()
+    weights = shares.copy()
+    for j, parent in enumerate(parents):
+        if parent >= 0:
+            weights[:, parent] -= shares[:, j]
+    return np.clip(weights, 0.0, 1.0)
+
+
+def move_bone_rest(armature_obj, bone_names, heads, tails, rolls) -> None:
+    """Move the named bones' rest heads, tails and rolls (armature coordinates); pose-bone values
+    stay. As in write_armature the armature is made active and edited briefly; the previously
+    active object and its mode are restored."""
+    heads, tails = np.asarray(heads, dtype=np.float64), np.asarray(tails, dtype=np.float64)
+    rolls = np.asarray(rolls, dtype=np.float64)
+    short = np.linalg.norm(tails - heads, axis=1) < 1e-6
+    if short.any():
+        raise BridgeError(f"Armature '{armature_obj.name}': bone '{bone_names[int(np.argmax(short))]}' would have no "
+                          "length; Blender deletes such bones")
+    view_layer = bpy.context.view_layer
+    previous = view_layer.objects.active
+    previous_mode = previous.mode if previous is not None else 'OBJECT'
+    try:
+        if previous is not None and previous_mode != 'OBJECT':
+            bpy.ops.object.mode_set(mode='OBJECT')
+        view_layer.objects.active = armature_obj
+        bpy.ops.object.mode_set(mode='EDIT')
+        edit_bones = armature_obj.data.edit_bones
+        for j, name in enumerate(bone_names):
+            bone = edit_bones[str(name)]
+            bone.head, bone.tail, bone.roll = heads[j].tolist(), tails[j].tolist(), float(rolls[j])
+        bpy.ops.object.mode_set(mode='OBJECT')
+    finally:
+        view_layer.objects.active = previous
+        if previous is not None and previous_mode != 'OBJECT' and previous.name in view_layer.objects:
+            bpy.ops.object.mode_set(mode=previous_mode)
+    bpy.context.view_layer.update()

@@ -137,6 +137,10 @@ def project_articulated(obj, shape, same: bool, target: str, model_path, model, 
                          "copy is the projection, rigged and posed like the mesh)")
     articulated, tail_regressor, rolls, bone_names = articulated_model(model.space_path)
     positions = shape.vertices.astype(np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(positions).all(axis=1)))
+    if bad:
+        raise ValueError(f"'{obj.name}' has {bad} vert{'ex' if bad == 1 else 'ices'} at a non-finite position (NaN or "
+                         "infinity); delete or move them, then project it again")
     coefficients, rotations, translation, _ = articulated.fit(positions)
     rest = articulated.rest(coefficients) + articulated.correctives(rotations)
     estimates = model.estimate(coefficients[None])[0]
@@ -169,8 +173,11 @@ def projection_report(outcome: ProjectionOutcome, target: str) -> str:
                f"{outcome.alignment} alignment)")
     if outcome.attributes:
         return message + "; estimated " + ", ".join(f"{k} {v:.3g}" for k, v in outcome.estimates.items())
+    components = sum(1 for name in outcome.estimates if name.startswith("PC"))
+    measured = [name for name in outcome.estimates if not name.startswith("PC")]  # e.g. an articulated height_m
+    also = f", and {', '.join(measured)} measured on the rest body" if measured else ""
     return (message + f"; no attributes are learned for this space, so its sliders are its "
-            f"{len(outcome.estimates)} components in standard deviations (Learn Attributes gives named sliders)")
+            f"{components} components in standard deviations{also} (Learn Attributes gives named sliders)")
 
 
 class DESIGN_SPACE_OT_project_shape(bpy.types.Operator):

@@ -112,15 +112,35 @@ def component_names(k: int) -> list[str]:
     return [f"PC{i + 1}" for i in range(k)]
 
 
+# An articulated space's extra slider: the rest body's height (metres, its Z extent), measured on
+# the space's own bodies (ArticulatedSpace.measured_direction), so "+0.10" adds 10 cm in rest pose.
+HEIGHT_COLUMN = "height_m"
+
+
 def component_slider_model(path: Path) -> SliderModel:
-    """Sliders for a bare shape space: slider i is component i's coordinate in standard deviations."""
+    """Sliders for a bare shape space: slider i is component i's coordinate in standard deviations;
+    an articulated space also gets HEIGHT_COLUMN."""
     from ..learning.shape_space import load_shape_space
 
     space, sizes, corners, space_metadata = load_shape_space(path)
     sigma = np.maximum(space.standard_deviations, 1e-30)
-    estimate = lambda c, sigma=sigma: np.atleast_2d(np.asarray(c, dtype=np.float64)) / sigma  # noqa: E731
+    columns = component_names(space.k)
     directions = np.diag(sigma)  # one σ of coordinate per unit of slider
-    return SliderModel(component_names(space.k), estimate, space, sizes, corners, space_metadata, Path(path),
+    if space_metadata["info"].get("alignment") == "articulated":
+        from ..learning.articulated_space import rest_height
+        from .project_shape import articulated_model
+
+        articulated = articulated_model(Path(path))[0]
+        intercept, slope = articulated.measurement_line(rest_height)
+        columns.append(HEIGHT_COLUMN)
+        directions = np.vstack([directions, articulated.measured_direction(rest_height)])
+
+        def estimate(c, sigma=sigma, intercept=intercept, slope=slope):
+            c = np.atleast_2d(np.asarray(c, dtype=np.float64))
+            return np.concatenate([c / sigma, intercept + c @ slope[:, None]], axis=1)
+    else:
+        estimate = lambda c, sigma=sigma: np.atleast_2d(np.asarray(c, dtype=np.float64)) / sigma  # noqa: E731
+    return SliderModel(columns, estimate, space, sizes, corners, space_metadata, Path(path),
                        directions, (directions @ space.components.astype(np.float64)).astype(np.float32),
                        attribute_value_ranges(estimate, space))
 
@@ -197,12 +217,14 @@ def frame_of(obj):
     return frame[:9].reshape(3, 3), float(frame[9]), translation
 
 
-def move_attribute(obj, index: int, delta: float) -> None:
-    """Move attribute `index` of `obj` by `delta` with the others held, writing the new geometry."""
+def move_attribute(obj, index: int, delta: float, model=None) -> None:
+    """Move attribute `index` of `obj` by `delta` with the others held, writing the new geometry. The
+    model is the object's sliders' model, or `model` — another model over the same shape space (a
+    semantic attribute learned from comparisons, moved by a phrase)."""
     from .learn_shape_space import KEY_SIGMAS
 
-    state = obj.design_space_edit
-    model = slider_model(absolute_path(state.attribute_model))
+    if model is None:
+        model = slider_model(absolute_path(obj.design_space_edit.attribute_model))
     change = delta * model.coefficient_directions[index]
     coefficients = np.asarray(obj.get(COEFFICIENTS, np.zeros(model.space.k)), dtype=np.float64) + change
     if obj.get("design_space_kind") == "shape_space" and obj.data.shape_keys is not None:
@@ -215,47 +237,75 @@ def move_attribute(obj, index: int, delta: float) -> None:
         if obj.get(FRAME) is not None:  # the space's frame back to the object's own: Δlocal = Δaligned · R / scale
             rotation, scale, _ = frame_of(obj)
             offsets = (offsets.reshape(-1, 3).astype(np.float64) @ rotation) / scale
-        add_to_positions(obj.data, offsets)
         if obj.get(POSE_ROTATIONS) is not None:
-            follow_joints(obj, model, coefficients)
+            offsets = keep_pose_of_rig(obj, model, coefficients - change, coefficients, offsets)
+        add_to_positions(obj.data, offsets)
     obj[COEFFICIENTS] = [float(c) for c in coefficients]
 
 
-def joint_following_locations(rest_heads, rest_frames, parents, rotations, translation, new_joints):
-    """Pose-bone locations (J, 3) that make a rig built on `rest_heads` deform like linear blend
-    skinning about `new_joints` with the same rotations: each bone's posed head must be
-    P_j − Q_j (J'_j − J_j) (P, Q: the posed joints and world rotations about the new joints), and a
-    location moves a head within its parent's posed frame."""
-    from ..shapespace.body_rig import pose_transforms
+def keep_pose_of_rig(obj, model, coefficients, new_coefficients, offsets):
+    """A shape edit of a rigged projection that keeps its pose: the joints' rotations re-aimed so
+    every limb keeps its posed direction (ArticulatedSpace.keep_pose: rest bone directions change
+    with the shape, and with the rotations held the neck and head turned up to 14° for +10 cm of
+    height), the rig moved so its joints sit where the space puts them for the new shape, and the
+    stored pose updated. Returns the rest-mesh offsets plus the change of the pose correctives."""
+    from .project_shape import articulated_model
 
-    world, posed = pose_transforms(new_joints, rotations, parents, translation)
-    heads = posed - np.einsum("jab,jb->ja", world, new_joints - rest_heads)
-    locations = np.empty_like(heads)
-    for j, parent in enumerate(parents):  # per bone (tens), parents first
-        if parent < 0:
-            wanted = heads[j] - rest_heads[j]
-        else:
-            wanted = world[parent].T @ (heads[j] - heads[parent]) - (rest_heads[j] - rest_heads[parent])
-        locations[j] = rest_frames[j].T @ wanted
-    return locations
+    articulated, _, _, bone_names = articulated_model(model.space_path)
+    corrected = np.asarray(obj[POSE_ROTATIONS], dtype=np.float64).reshape(-1, 3, 3)  # the mesh's correctives
+    rotations, translation = rig_pose(obj, articulated, bone_names, coefficients)
+    kept = articulated.keep_pose(rotations, coefficients, new_coefficients)
+    offsets = (np.asarray(offsets, dtype=np.float64).reshape(-1, 3)
+               + articulated.correctives(kept) - articulated.correctives(corrected))
+    follow_joints(obj, model, new_coefficients, kept, translation)
+    obj[POSE_ROTATIONS] = [float(x) for x in np.ravel(kept)]
+    obj[POSE_TRANSLATION] = [float(x) for x in np.ravel(translation)]
+    return offsets
 
 
-def follow_joints(obj, model, coefficients) -> None:
-    """Move the rig of a rigged projection so its joints sit where the articulated space puts them
-    for the new shape, the pose (every joint's rotation) unchanged."""
-    from .mesh_bridge import armature_of, read_bone_rest, set_bone_locations
+def rig_pose(obj, articulated, bone_names, coefficients):
+    """(rotations (J, 3, 3), root translation (3,)) the rig of a rigged projection shows now, bones
+    the user turned by hand included (so a slider keeps them); the stored pose when it has no rig.
+    The root translation is its location in its rest frame, t = F₀ l₀, less the shift s = joint −
+    rest head when the rest bones are not on the joints of `coefficients`: t = F₀ l₀ − s + Q₀ s."""
+    from ..shapespace.body_rig import pose_transforms, rotations_from_basis
+    from .mesh_bridge import armature_of, read_bone_pose, read_bone_rest
+
+    armature = armature_of(obj)
+    if armature is None:
+        return (np.asarray(obj[POSE_ROTATIONS], dtype=np.float64).reshape(-1, 3, 3),
+                np.asarray(obj[POSE_TRANSLATION], dtype=np.float64))
+    rest_heads, rest_frames = read_bone_rest(armature, bone_names)
+    basis, locations = read_bone_pose(armature, bone_names)
+    rotations = rotations_from_basis(basis, rest_frames)
+    joints = articulated.joints(coefficients)
+    world, _ = pose_transforms(joints, rotations, articulated.parents)
+    shift = joints[0] - rest_heads[0]
+    return rotations, rest_frames[0] @ locations[0] - shift + world[0] @ shift
+
+
+def follow_joints(obj, model, coefficients, rotations=None, translation=None) -> None:
+    """Pose the rig of a rigged projection with `rotations` (J, 3, 3; the stored pose if None) about
+    the joints the articulated space puts there for `coefficients`: the armature's rest bones are
+    moved onto the new joints (so a bone the user turns later pivots where the model's joint is),
+    then the pose is written in the moved bones' frames."""
+    from ..shapespace.body_rig import basis_from_rotations, bone_rest_matrices
+    from .mesh_bridge import armature_of, move_bone_rest, pose_armature
     from .project_shape import articulated_model
 
     armature = armature_of(obj)
     if armature is None:
         return  # the user removed the rig: the rest mesh still moved
-    articulated, _, _, bone_names = articulated_model(model.space_path)
-    rest_heads, rest_frames = read_bone_rest(armature, bone_names)
-    rotations = np.asarray(obj[POSE_ROTATIONS], dtype=np.float64).reshape(-1, 3, 3)
-    translation = np.asarray(obj[POSE_TRANSLATION], dtype=np.float64)
-    locations = joint_following_locations(rest_heads, rest_frames, articulated.parents, rotations, translation,
-                                          articulated.joints(coefficients))
-    set_bone_locations(armature, bone_names, locations)
+    articulated, tail_regressor, rolls, bone_names = articulated_model(model.space_path)
+    if rotations is None:
+        rotations = np.asarray(obj[POSE_ROTATIONS], dtype=np.float64).reshape(-1, 3, 3)
+    if translation is None:
+        translation = np.asarray(obj[POSE_TRANSLATION], dtype=np.float64)
+    heads = articulated.joints(coefficients)
+    tails = np.asarray(tail_regressor, dtype=np.float64) @ articulated.rest(coefficients)
+    move_bone_rest(armature, bone_names, heads, tails, rolls)
+    frames = bone_rest_matrices(heads, tails, rolls)
+    pose_armature(armature, basis_from_rotations(rotations, frames), bone_names, translation)
 
 
 def bounded_slider_value(obj, name: str, value: float) -> tuple[float, str]:

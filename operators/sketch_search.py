@@ -181,6 +181,8 @@ class DESIGN_SPACE_OT_sketch_search(bpy.types.Operator):
         if not sketch.any():
             raise ValueError("The sketch is empty; draw with the annotation tool (D + drag) or load an image")
         similarity = retrieval.search(sketch, library, metadata.get("labels"))
+        if metadata.get("labels") is not None:
+            similarity = similarity / 2.0  # two cosines summed (views and class prototype): shown as their mean, ≤ 1
         names = metadata["info"]["names"]
         order = np.argsort(-similarity)[:self.count]
         write_image("Design Space Sketch", np.dstack([sketch] * 3 + [np.ones_like(sketch)]))

@@ -1,5 +1,6 @@
 """The Shape Space section: learn a PCA space from the training collection (or an articulated one of
-posed MakeHuman bodies), sample new shapes, learn attribute sliders and edit meshes with them."""
+posed meshes), sample new shapes (rigged people in a chosen pose), learn attribute sliders and edit
+meshes with them."""
 
 import bpy
 
@@ -26,13 +27,15 @@ class DESIGN_SPACE_PT_shape_space(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.operator("design_space.learn_shape_space", icon='MOD_MESHDEFORM')
-        column.operator("design_space.learn_shape_space", text="Learn Articulated (MakeHuman Bodies)",
+        column.operator("design_space.learn_shape_space", text="Learn Articulated (Posed Meshes)",
                         icon='ARMATURE_DATA').alignment = 'ARTICULATED'
         row = column.row(align=True)
         row.prop(settings, "shape_template", text="")
         row.operator("design_space.learn_shape_space", text="Fit Template",
                      icon='MOD_SHRINKWRAP').correspondence = 'TEMPLATE'
         column.operator("design_space.generate_shapes", icon='SHADERFX')
+        column.operator_menu_enum("design_space.generate_shapes", "pose", text="Generate Posed People",
+                                  icon='POSE_HLT')  # articulated spaces: rest, selected or sampled pose
 
         layout.prop(settings, "shape_attributes", icon='PROPERTIES')
         layout.operator("design_space.learn_attributes", icon='OPTIONS')

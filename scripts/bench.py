@@ -625,9 +625,66 @@ def bench_recognition(bpy, addon, rows):
     QUALITY.append((f"retrieval of {len(bench.held_out_classes)} unseen classes ({len(unseen)} shapes)", table))
 
 
+def bench_soup_voxels(bpy, addon, rows):
+    """20k-triangle roughened polygon soups at 32³: the fast winding number against the exact pass it
+    replaced (scripts/bench_voxels.py; agreement on voxels in the QUALITY table)."""
+    from bench_voxels import bench_voxelize as soup_figures
+
+    figures = soup_figures(seeds=(0,))
+    rows.append((f"voxelise a {figures['triangles']}-triangle roughened soup at 32³ (goal ≤ 100 ms)",
+                 "fast winding number (Barnes–Hut)", figures["new_ms"] / 1000,
+                 {"exact winding number (before)": figures["old_ms"] / 1000}))
+    QUALITY.append((f"voxels of {figures['meshes']} roughened soups, fast against exact",
+                    {"fast winding number": {"worst voxel agreement": figures["min_agreement"]}}))
+
+
+def bench_articulated_space(bpy, addon, rows):
+    """Pose-aware bodies: fit pose + shape to an unseen posed body against plain aligned PCA's projection,
+    learning the space of 100 posed meshes, and the skeleton learned without a rig."""
+    from learning.articulated_space import bench_articulated
+    from learning.skeleton_learning import bench_skeleton_learning
+
+    figures = bench_articulated(people=10, poses=10)
+    rows.append((f"fit pose + shape to a {figures['vertices']}-vertex posed body (goal ≤ 1 s)",
+                 "articulated space (Gauss-Newton, LBS)", figures["articulated_fit_s"],
+                 {"aligned PCA projection": figures["aligned_pca_project_s"]}))
+    rows.append((f"learn the articulated space of {figures['meshes']} posed meshes (goal ≤ 60 s)",
+                 "articulated space", figures["learn_s"], {}))
+    QUALITY.append(("unseen people, 20 shape components: mean vertex error", {
+        "articulated space": {"error cm": figures["articulated_error_m"]},
+        "aligned PCA": {"error cm": figures["aligned_pca_error_m"]}}))
+    skeleton = bench_skeleton_learning(poses=20, held_out=4)
+    rows.append((f"learn a skeleton from {skeleton['poses']} poses of one person, no rig", "skeleton learning",
+                 skeleton["seconds"], {}))
+    QUALITY.append((f"learned skeleton ({skeleton['bones']} bones) against the MakeHuman rig", {
+        "skeleton learning": {"limb joints within 3 cm %": skeleton["limb_joints_within_3cm"],
+                              "unseen-pose error mm": skeleton["held_out_error_mm"] / 100}}))
+
+
+def bench_implicit_volumes(bpy, addon, rows):
+    """The implicit SDF decoder against the 32³ VAE and the logistic baseline on hard shapes
+    (scripts/bench_implicit.py): completion, generation, times."""
+    from bench_implicit import bench_implicit
+
+    figures = bench_implicit(per_class=12, held_out=4, epochs=80, vae_epochs=40)
+    rows.append(("generate one shape at 64³ (decode + extract + clean; goal ≤ 150 ms)", "implicit SDF decoder",
+                 figures["ms_generate_one_64"] / 1000, {"VAE decode at 32³": figures["ms_vae_decode_32"] / 1000}))
+    epoch = figures["seconds_epoch_100_shapes"]
+    rows.append(("one epoch on 100 shapes", "implicit SDF decoder", epoch["implicit"], {"32³ VAE": epoch["vae"]}))
+    rows.append(("signed distance per shape at 64³", "signed_distance_grid", figures["ms_sdf_per_shape_64"] / 1000,
+                 {"occupancy voxels at 32³": figures["ms_voxelize_per_shape_32"] / 1000}))
+    QUALITY.append(("volumes on hard shapes: completion IoU with 30–50% cut away",
+                    {name: {"IoU": value} for name, value in figures["completion_iou"].items()}))
+    generation = figures["generation"]
+    QUALITY.append(("volumes: generated shapes (implicit decoder)", {"implicit SDF decoder": {
+        "class match (Chamfer)": generation["class_match_chamfer"], "single piece": generation["single_piece"],
+        "closest copy IoU": generation["closest_copy_iou"]}}))
+
+
 BENCHES = (bench_recognition, bench_threads, bench_import, bench_comparisons, bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
            bench_part_model, bench_views, bench_voxelize, bench_generation, bench_volumetric_training, bench_training,
-           bench_progress_update, bench_scoring, bench_phrase_edit)
+           bench_progress_update, bench_scoring, bench_phrase_edit, bench_soup_voxels,
+           bench_articulated_space, bench_implicit_volumes)
 
 
 def main() -> int:

@@ -38,18 +38,25 @@ def view3d():
 
 
 def start_drawing():
+    # The window's first click only focuses it (a stroke begun with it is lost): click once before the
+    # annotate tool is on, then draw.
+    subprocess.run(["xdotool", "mousemove", "300", "700", "sleep", "0.3", "click", "1", "sleep", "0.5"], check=False)
     with bpy.context.temp_override(**view3d()):
         bpy.ops.wm.tool_set_by_id(name="builtin.annotate")
     moves = ["xdotool"]
     # a vase outline: left side down, then right side up, as two strokes
     for xs in ((640, 610, 600, 620, 650), (760, 790, 800, 780, 750)):
         points = list(zip(xs, (300, 380, 460, 540, 600)))
-        moves += ["mousemove", str(points[0][0]), str(points[0][1]), "sleep", "0.2", "mousedown", "1"]
+        x0, y0 = points[0]
+        # Blender starts a stroke where it last saw the cursor: a nudge at the start point first, or the
+        # stroke opens with a straight chord from wherever the pointer was
+        moves += ["mousemove", str(x0 + 3), str(y0), "sleep", "0.3", "mousemove", str(x0), str(y0), "sleep", "0.3",
+                  "mousedown", "1"]
         for x, y in points[1:]:
             moves += ["sleep", "0.1", "mousemove", str(x), str(y)]
         moves += ["sleep", "0.2", "mouseup", "1", "sleep", "0.3"]
     subprocess.Popen(moves)
-    bpy.app.timers.register(search, first_interval=6.0)
+    bpy.app.timers.register(search, first_interval=8.0)
 
 
 def search():

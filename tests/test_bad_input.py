@@ -757,6 +757,57 @@ CASES["score_attribute-no_model"] = (score_without_model, r"Make a model learned
                                      r"first \(Learn from Comparisons\)")
 
 
+# --- the articulated space (issue 17) -------------------------------------------------------
+
+def articulated_mixed_topology(bpy, addon, tmp):
+    demo(bpy, "VASE", 4)
+    mesh_object(bpy, "odd_box", CUBE_V, CUBE_F, bpy.data.collections["Vases"])
+    return lambda: bpy.ops.design_space.learn_shape_space(alignment='ARTICULATED', component_mode='COUNT',
+                                                          components=2)
+
+
+CASES["learn_articulated-mixed_topology"] = (articulated_mixed_topology, r"'odd_box' has 8 vertices but 'vase_000' "
+                                             r"has \d+")
+
+
+def articulated_nan_body(bpy, addon, tmp):
+    bpy.ops.design_space.create_demo_collections(families=set(), body_count=3, seed=1)
+    collection = bpy.data.collections["Bodies"]
+    bpy.context.scene.design_space.training_collection = collection
+    obj = collection.objects[1]
+    obj.data.vertices[7].co.z = float("nan")
+    return lambda: bpy.ops.design_space.learn_shape_space(alignment='ARTICULATED', component_mode='COUNT',
+                                                          components=2)
+
+
+CASES["learn_articulated-nan_vertex"] = (articulated_nan_body, r"'[^']+' has 1 .*(NaN|non-finite)")
+
+
+def articulated_one_mesh_per_person(bpy, addon, tmp):
+    """Bent tubes (a figure in several poses), each mesh marked as a different person: no person is
+    seen in two poses, so no skeleton can be learned from one person's motion."""
+    collection = new_collection(bpy, "Bent")
+    rings, around = 13, 8
+    angle = np.linspace(0.0, 2 * np.pi, around, endpoint=False)
+    faces = [(r * around + a, r * around + (a + 1) % around, (r + 1) * around + (a + 1) % around,
+              (r + 1) * around + a) for r in range(rings - 1) for a in range(around)]
+    for i, bend in enumerate((0.0, 0.5, 1.0, 1.4)):
+        z = np.repeat(np.linspace(0.0, 2.0, rings), around)
+        x, y = np.tile(0.2 * np.cos(angle), rings), np.tile(0.2 * np.sin(angle), rings)
+        top = z > 1.0  # the upper half turns about the y axis at z = 1
+        c, s_ = np.cos(bend), np.sin(bend)
+        x2 = np.where(top, c * x + s_ * (z - 1.0), x)
+        z2 = np.where(top, 1.0 - s_ * x + c * (z - 1.0), z)
+        obj = mesh_object(bpy, f"bent_{i}", list(zip(x2, y, z2)), faces, collection)
+        obj["person"] = f"someone_{i}"
+    return lambda: bpy.ops.design_space.learn_shape_space(alignment='ARTICULATED', component_mode='COUNT',
+                                                          components=2)
+
+
+CASES["learn_articulated-one_mesh_per_person"] = (
+    articulated_one_mesh_per_person, r"No skeleton could be learned from 'Bent': person .*has only one mesh")
+
+
 # --------------------------------------------------------------------------------------------
 # The suite
 # --------------------------------------------------------------------------------------------

@@ -137,6 +137,7 @@ def test_sketch_search_from_an_image(bpy, families, tmp_path):
     assert bpy.ops.design_space.sketch_search(filepath=str(tmp_path / "sketch.png"), count=5) == {'FINISHED'}
     found = [m.name for m in settings.matches]
     assert bpy.data.objects[found[0]]["category"] == "lamp"
+    assert all(-1.0 <= m.score <= 1.0 + 1e-6 for m in settings.matches)  # a similarity, shown as a cosine
     placed = bpy.context.active_object
     assert placed.data == bpy.data.objects[found[0]].data and tuple(placed.location) == (0.0, 0.0, 0.0)
     with pytest.raises(RuntimeError, match="The sketch has no strokes"):

@@ -242,11 +242,7 @@ def test_a_written_armature_deforms_the_mesh_as_the_models_own_skinning(bpy, add
 
 # --- the articulated space (MakeHuman bodies in many poses) --------------------------------------
 
-def test_articulated_space_refuses_other_meshes_by_name_and_one_pose_falls_back(bpy, addon, vases, capfd):
-    with pytest.raises(RuntimeError, match=r"'vase_000' in 'Vases' is not a MakeHuman body \(\d+ vertices; MakeHuman "
-                                           r"bodies have 13380"):
-        bpy.ops.design_space.learn_shape_space(alignment='ARTICULATED', component_mode='COUNT', components=2)
-    assert len(bpy.context.scene.design_space.models) == 0
+def test_articulated_space_of_one_pose_falls_back_to_a_plain_space(bpy, addon, vases, capfd):
     bpy.ops.design_space.create_demo_collections(families=set(), body_count=4, seed=1)
     bpy.context.scene.design_space.training_collection = bpy.data.collections["Bodies"]
     capfd.readouterr()
@@ -300,16 +296,16 @@ def test_articulated_space_writes_a_rigged_body_and_a_rigged_projection(bpy, add
     coefficients = np.asarray(copy["shape_space_coefficients"])
     model_pose = articulated.pose(coefficients, rotations, translation)
     assert np.linalg.norm(shown - model_pose, axis=1).max() < 2e-3  # weights are written to 1/1024
-    # a component slider changes the body, keeps every joint's rotation, and the joints follow the shape
-    rig = copy.modifiers["Armature"].object
-    turns = np.array([list(b.rotation_quaternion) for b in rig.pose.bones])
+    # a component slider changes the body and re-aims the rotations so the limbs keep their directions
+    # (tests/test_articulated_operators.py measures the turns); Blender shows the model's posing of it
     copy.design_space_edit.sliders["PC1"].value += 1.5
     coefficients = np.asarray(copy["shape_space_coefficients"])
+    rotations = np.array(copy["design_space_pose_rotations"]).reshape(-1, 3, 3)  # a copy: the property is live
+    translation = np.array(copy["design_space_pose_translation"])
     expected = articulated.pose(coefficients, rotations, translation)
     moved = bridge.read_evaluated_positions(copy)
     assert np.linalg.norm(moved - shown, axis=1).max() > 0.01  # a visible change of shape
     assert np.linalg.norm(moved - expected, axis=1).max() < 2e-3  # as the model poses the new shape
-    np.testing.assert_array_equal(np.array([list(b.rotation_quaternion) for b in rig.pose.bones]), turns)
 
 
 def _space_path(bpy, addon):
