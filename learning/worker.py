@@ -328,7 +328,7 @@ def run_sketch_retrieval(arrays: dict, spec: dict, workdir: Path) -> dict:
 
 def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
     """Voxelise every shape (each normalised into its own grid), train the per-voxel logistic
-    regression or the conditional VAE, and measure completion (and, for the VAE, classification)
+    regression or the conditional VAE (or, for kind 'implicit_sdf', hand over to run_implicit_model), and measure completion (and, for the VAE, classification)
     on the held-out shapes."""
     from shapespace.voxel_cache import VoxelCache, voxelize_shapes
 
@@ -336,9 +336,14 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
     from .training_plot import plot_curves
     from .volumetric import (VAE_KIND, Conditions, VoxelLogistic, VoxelVAE, completion_scores, fit_size_model)
 
+    from .implicit_decoder import IMPLICIT_KIND
+
+    if spec["kind"] == IMPLICIT_KIND:
+        return run_implicit_model(arrays, spec, workdir)
     cancel = workdir / "cancel"
     shapes = meshes_from_arrays(arrays, spec["shape_names"])
     resolution = int(spec["resolution"])
+
     def on_shape(done, total):
         line = f"voxelising shapes {done}/{total}"
         emit({"type": "progress", "fraction": 0.05 * done / total, "short": line, "line": line})
@@ -386,6 +391,173 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
                info={"frame": "BOUNDS", "training_shapes": list(spec["shape_names"])})
     return {"type": "done", "stop_reason": result.stop_reason, "ok": result.ok, "message": result.message,
             "metrics": metrics, "kind": spec["kind"]}
+
+
+class _Cancelled(Exception):
+    """Raised from a progress callback once the job's cancel file exists (shapespace loops have no
+    should_stop of their own)."""
+
+
+def class_medoids(grids, labels, classes: int) -> np.ndarray:
+    """(C,) index of each class's medoid (highest mean inside-IoU to its class), -1 for an empty class."""
+    out = np.full(classes, -1, np.int64)
+    for k in range(classes):
+        members = np.flatnonzero(labels == k)
+        if len(members) == 0:
+            continue
+        flat = (grids[members] < 0).reshape(len(members), -1).astype(np.float32)
+        both = flat @ flat.T
+        union = flat.sum(1)[:, None] + flat.sum(1)[None] - both
+        out[k] = members[int(np.argmax((both / np.maximum(union, 1)).mean(axis=1)))]
+    return out
+
+
+def implicit_generation_scores(model, grids, labels, pitch: float, per_class: int = 4, seed: int = 0) -> dict:
+    """Generated shapes at the training resolution, per class: the share whose nearest training grid
+    (inside IoU) is of the class asked for, the share in as many pieces as the class has, and the
+    closest copy (IoU to any training shape)."""
+    from shapespace.mesh_cleanup import clean_surface
+
+    resolution = grids.shape[1]
+    low = model.frame[:3]
+    right, single, total, closest = 0, 0, 0, 0.0
+    inside = (grids < 0).reshape(len(grids), -1).astype(np.float32)
+    for k, name in enumerate(model.conditions.classes):
+        if not (labels == k).any():
+            continue
+        for grid in model.generate(name, per_class, seed=seed + k, resolution=resolution):
+            g = (grid < 0).ravel().astype(np.float32)
+            both = inside @ g
+            ious = both / np.maximum(inside.sum(1) + g.sum() - both, 1)
+            right += int(labels[int(np.argmax(ious))] == k)
+            closest = max(closest, float(ious.max()))
+            try:
+                _, report = clean_surface(grid - model.surface_level(), low, pitch, int(model.pieces[k]))
+                single += int(report.significant_after <= int(model.pieces[k]))
+            except ValueError:  # an empty shape counts as neither
+                pass
+            total += 1
+    return {"class_match": right / max(total, 1), "single_piece": single / max(total, 1), "closest_copy_iou": closest}
+
+
+def run_implicit_model(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Canonical pose (or the collection's own frame when it is aligned), signed-distance grids and
+    training points of every shape, the implicit decoder trained on them with early stopping on the
+    completion of held-out shapes, then per class its typical piece count, reference grid (to align
+    new shapes), frame back to the collection (from its medoid) and a size model; measured on the
+    held-out shapes (completion IoU) and on a few generated ones (class match, single piece)."""
+    from shapespace.mesh_cleanup import typical_piece_count
+    from shapespace.signed_distance import class_references, prepare_signed_distances
+
+    from .implicit_decoder import IMPLICIT_KIND, ImplicitSDF, inside_iou
+    from .trainer import split_indices
+    from .training_plot import plot_curves
+    from .volumetric import Conditions, fit_size_model, half_space_mask
+
+    cancel = workdir / "cancel"
+    cancelled = {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+    shapes = meshes_from_arrays(arrays, spec["shape_names"])
+    labels = arrays["labels"].astype(np.int64)
+    attributes = arrays["attributes"].astype(np.float64)
+    classes = list(spec["classes"])
+    resolution, aligned, seed = int(spec["resolution"]), bool(spec.get("aligned", False)), int(spec["seed"])
+    train_idx, held_idx = split_indices(len(shapes), spec["validation_fraction"], seed)
+    counts = np.bincount(labels[train_idx], minlength=len(classes))
+    few = [classes[k] for k in range(len(classes)) if counts[k] < 2]
+    if few:
+        listed = ", ".join(f"'{c}' ({counts[classes.index(c)]})" for c in few)
+        raise ValueError(f"The implicit decoder needs at least 2 training shapes of every class of "
+                         f"'{spec['collection']}'; {listed} had fewer after holding out "
+                         f"{spec['validation_fraction']:.0%}: add shapes of that class or lower Held Out")
+
+    def phase(start: float, end: float):
+        def report(fraction, message):
+            if cancel.exists():
+                raise _Cancelled
+            emit({"type": "progress", "fraction": start + (end - start) * fraction, "short": message, "line": message})
+        return report
+
+    try:
+        data = prepare_signed_distances([shapes[i] for i in train_idx], labels[train_idx], resolution=resolution,
+                                        samples=int(spec.get("samples", 2048)), aligned=aligned,
+                                        classes=len(classes), seed=seed, progress=phase(0.0, 0.25))
+        references = class_references(data.grids, data.labels, len(classes))
+        held = None
+        if len(held_idx):
+            held = prepare_signed_distances([shapes[i] for i in held_idx], labels[held_idx], resolution=resolution,
+                                            samples=0, aligned=aligned, frame=data.frame, truncation=data.truncation,
+                                            references=None if aligned else references, progress=phase(0.25, 0.3))
+    except _Cancelled:
+        return cancelled
+    empty = [shapes[train_idx[i]].name for i, g in enumerate(data.grids) if not (g < 0).any()]
+    if empty and 2 * len(empty) >= len(data.grids):  # a few thin shapes (a sheet-thin table top) are kept:
+        # their training points near the surface still carry the sign; a model of mostly nothing is refused
+        listed = ", ".join(f"'{n}'" for n in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise ValueError(f"{len(empty)} shape{'' if len(empty) == 1 else 's'} of '{spec['collection']}' enclose "
+                         f"no volume at {resolution}³ ({listed}): flat or open surfaces; give them thickness "
+                         "(Solidify modifier, applied) or leave them out")
+    conditions = Conditions.fit(labels[train_idx], attributes[train_idx], classes, spec["attribute_names"])
+    vectors = conditions.vectors(labels, attributes)
+    model = ImplicitSDF.create(conditions, data.frame, data.truncation, latent=int(spec.get("latent", 32)), seed=seed,
+                               device=spec.get("device", "cpu"))
+    rng = np.random.default_rng(seed)
+    validation = None
+    if held is not None:
+        validation = (held.grids, [half_space_mask(resolution, (g < 0).astype(np.float32), 0.4, rng)
+                                   for g in held.grids])
+    epochs = int(spec["epochs"])
+    fit_report = phase(0.3, 0.92)
+
+    def on_epoch(fraction, message):
+        fit_report(fraction, message)
+
+    try:
+        result = model.fit(data.points, data.distances, data.labels, vectors[train_idx], data.grids, epochs=epochs,
+                           points_per_shape=int(spec.get("points_per_shape", 1024)), validation=validation,
+                           check_every=max(1, epochs // 4), check_steps=10, seed=seed, progress=on_epoch,
+                           should_stop=cancel.exists)
+    except _Cancelled:
+        return cancelled
+    if result.stop_reason == "cancelled" or cancel.exists():
+        return cancelled
+    if result.losses:
+        write_curves(workdir / "curves.npy", plot_curves({"train_loss": result.losses}, *PLOT_SIZE, log_scale=True))
+    emit({"type": "progress", "fraction": 0.93, "short": "counting pieces and measuring",
+          "line": "counting each class's pieces, measuring on held-out and generated shapes"})
+    model.pieces = np.array([typical_piece_count(data.grids[data.labels == k], data.frame.low, data.frame.pitch)
+                             for k in range(len(classes))], np.int64)
+    model.references = references
+    # Generated shapes come back upright like the training collection: the frame of the class's medoid
+    # (its pose and axis turn undone), scaled by a size model of the condition (canonical pose made
+    # every shape the same size).
+    medoids = class_medoids(data.grids, data.labels, len(classes))
+    to_collection = np.repeat(np.eye(3)[None], len(classes), axis=0)
+    for k, i in enumerate(medoids):
+        if i >= 0:
+            to_collection[k] = data.rotations[i] @ data.poses[i].rotation
+    scales = np.array([pose.scale for pose in data.poses])
+    # A partial shape's own pose is off (half a chair is centred on its half and scaled up): for an aligned
+    # collection, completion takes centre and scale from the bounding box instead, through these ratios.
+    boxes = np.array([[shapes[i].vertices.min(axis=0), shapes[i].vertices.max(axis=0)] for i in train_idx])
+    diagonals = np.linalg.norm(boxes[:, 1] - boxes[:, 0], axis=1) / scales
+    offsets = ((boxes[:, 0] + boxes[:, 1]) / 2 - np.array([pose.centre for pose in data.poses])) / scales[:, None]
+    box_ratio = [float(np.mean(diagonals[data.labels == k])) if (data.labels == k).any() else float(diagonals.mean())
+                 for k in range(len(classes))]
+    box_offset = [offsets[data.labels == k].mean(axis=0).tolist() if (data.labels == k).any()
+                  else offsets.mean(axis=0).tolist() for k in range(len(classes))]
+    size_weights = fit_size_model(vectors[train_idx], scales)
+    metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)),
+               "seconds_per_epoch": float(result.seconds / max(result.epochs_run, 1))}
+    if held is not None:
+        metrics["completion_iou"] = float(np.mean([inside_iou(model.complete(g, m, steps=20)[0], g)
+                                                   for g, m in zip(*validation)]))
+    metrics |= implicit_generation_scores(model, data.grids, data.labels, data.frame.pitch, seed=seed)
+    model.save(workdir / "model.npz", collection=spec["collection"], metrics=metrics, info={
+        "aligned": aligned, "training_shapes": [shapes[i].name for i in train_idx],
+        "to_collection": to_collection.tolist(), "size_weights": size_weights.tolist(),
+        "stop_reason": result.stop_reason, "box_ratio": box_ratio, "box_offset": box_offset})
+    return {"type": "done", "stop_reason": result.stop_reason, "ok": True, "message": result.message,
+            "metrics": metrics, "kind": IMPLICIT_KIND}
 
 
 def run_light_fields(arrays: dict, spec: dict, workdir: Path) -> dict:

@@ -3,7 +3,10 @@ active volumetric model fills it in and the result is written as a new object (t
 
 The shape and the box are read on the main thread; voxelising (the known part: what the surface outside
 the box encloses, decided by rays that never cross the box), the completion and the surface run as
-a background job (progress, Esc or Cancel); the new object is written only when it has finished."""
+a background job (progress, Esc or Cancel); the new object is written only when it has finished. With
+an implicit model the known part is the shape's signed distances outside the box (grown by one
+truncation) in the model's pose, the code is refined step by step (the progress), and the surface is
+decoded at Resolution³ and cleaned (volumetric_support.complete_implicit)."""
 
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from mathutils import Vector
 
 from .background_jobs import Job, JobOperator, StepReporter
 from .mesh_bridge import SceneWriter, read_shape
-from .volumetric_support import (active_volumetric_path, box_voxels, grid_mesh, load_volumetric_once,
-                                 partial_shape_grid)
+from ..learning.implicit_decoder import IMPLICIT_KIND
+from .volumetric_support import (active_volumetric_path, box_voxels, complete_implicit, grid_mesh,
+                                 load_volumetric_once, partial_shape_grid)
 
 
 def region_bounds(region, shape_obj) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +65,9 @@ class CompletionJob(Job):
     """Voxelises the partial shape, completes it with the volumetric model and extracts the surface
     (off the main thread: numpy and torch), then writes the new object in `apply`."""
 
-    def __init__(self, entry, path, shape_obj, region, shape, low, high, smoothing: int):
+    def __init__(self, entry, path, shape_obj, region, shape, low, high, smoothing: int, resolution: int = 64):
         self.model_file, self.path, self.shape, self.low, self.high = entry.filepath, path, shape, low, high
+        self.resolution = resolution  # an implicit model's decoding grid
         self.shape_name, self.region_name, self.smoothing = shape_obj.name, region.name, smoothing
         self.matrix = shape_obj.matrix_world.copy()
         self.label = f"Complete '{shape_obj.name}'"
@@ -71,7 +76,17 @@ class CompletionJob(Job):
     def work(self, report, should_stop):
         steps = StepReporter(report)
         steps.send(0.0, "loading the model and voxelising the shape", force=True)
-        model, _ = load_volumetric_once(self.path)
+        model, metadata = load_volumetric_once(self.path)
+        if model.kind == IMPLICIT_KIND:
+            category = self.shape.attributes.get("category")
+            done = complete_implicit(model, metadata, self.shape, self.shape_name, self.low, self.high,
+                                     self.region_name, category if isinstance(category, str) else None,
+                                     steps.phase(0.05, 1.0), should_stop, resolution=self.resolution)
+            if done is None:
+                return None
+            mesh, label, filled = done
+            return {"mesh": mesh, "category": model.conditions.classes[label], "kind": model.kind,
+                    "size": float(np.ptp(self.shape.vertices[:, 0])), "filled": filled}
         # The known part is what the surface outside the region encloses (rays that never cross the region
         # decide), not a guess at closing the cut; what lies inside the region is unknown, even if some
         # geometry is left there.
@@ -113,6 +128,8 @@ class DESIGN_SPACE_OT_complete_volumetric(JobOperator, bpy.types.Operator):
 
     smoothing: IntProperty(name="Smoothing", description="Smoothing passes over the extracted surface", default=5,
                            min=0, max=100)
+    resolution: IntProperty(name="Resolution", description="The grid an implicit model is decoded at (occupancy "
+                            "models use their own)", default=64, min=16, max=128)
 
     def job(self, context) -> CompletionJob:
         entry, path = active_volumetric_path(context)
@@ -124,4 +141,5 @@ class DESIGN_SPACE_OT_complete_volumetric(JobOperator, bpy.types.Operator):
         if np.all(low <= corners.min(axis=0)) and np.all(high >= corners.max(axis=0)):
             raise ValueError(f"'{region.name}' hides all of '{shape_obj.name}': nothing is left to complete from; "
                              "make the box cover only the missing part")
-        return CompletionJob(entry, path, shape_obj, region, read_shape(shape_obj), low, high, self.smoothing)
+        return CompletionJob(entry, path, shape_obj, region, read_shape(shape_obj), low, high, self.smoothing,
+                             self.resolution)

@@ -38,8 +38,9 @@ class DESIGN_SPACE_OT_interpolate_volumetric(bpy.types.Operator):
 
         entry, model, _ = active_volumetric(context)
         if model.kind != VAE_KIND:
-            raise ValueError(f"'{entry.name}' is a per-voxel logistic model, which has no shape codes to walk "
-                             "between; learn a Deep (3D VAE) model")
+            what = "a per-voxel logistic model, which has no shape codes to walk between" \
+                if model.kind == "voxel_logistic" else "an implicit model, which cannot interpolate yet"
+            raise ValueError(f"'{entry.name}' is {what}; learn a Deep (3D VAE) model to interpolate")
         first, last = two_shapes(context)
         grids, frames, conditions, classes = [], [], [], []
         for obj in (first, last):

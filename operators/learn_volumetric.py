@@ -1,7 +1,8 @@
 """Learn a volumetric model of the training collection: every shape voxelised into its own grid (once: the
 grids are cached per shape in the extension's cache folder, keyed by mesh content and resolution), then a
 per-voxel logistic regression or a conditional 3D-convolutional VAE trained in the worker process
-(progress, curves and Cancel like any training). The class is a label (custom property or child
+(progress, curves and Cancel like any training) — or the implicit signed-distance decoder, trained on
+shapes in a canonical pose (the collection's own frame when it is marked aligned). The class is a label (custom property or child
 collection); the attributes are the shapes' numeric custom properties."""
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .worker_jobs import LabelledJob
 from .volumetric_support import check_memory, fill_volume_attributes, voxel_cache
 
 IGNORED_PREFIXES = ("design_space", "predicted_", "shape_space")
-MODEL_NAMES = {"voxel_vae": "Volumes (VAE)", "voxel_logistic": "Volumes (logistic)"}
+MODEL_NAMES = {"voxel_vae": "Volumes (VAE)", "voxel_logistic": "Volumes (logistic)",
+               "implicit_sdf": "Volumes (implicit)"}
 
 
 def conditioning_attributes(shapes) -> tuple[list, np.ndarray]:
@@ -48,17 +50,32 @@ def refuse_flat_shapes(collection_name: str, shapes) -> None:
                          "to empty grids; give them thickness (Solidify modifier, applied) or leave them out")
 
 
+def refuse_thin_classes(collection_name: str, labels, classes, validation: float) -> None:
+    """The implicit decoder fits a Gaussian of codes per class: a class needs 2 training shapes or
+    more (after the held-out share is set aside); refuse by name before the worker starts."""
+    counts = {c: sum(label == c for label in labels) for c in classes}
+    few = [c for c, n in counts.items() if n * (1 - validation) < 2]
+    if few:
+        listed = ", ".join(f"'{c}' ({counts[c]} shape{'' if counts[c] == 1 else 's'})" for c in few)
+        raise ValueError(f"{listed} in '{collection_name}' {'is' if len(few) == 1 else 'are'} too few to learn a "
+                         "class from: the implicit decoder needs at least 2 training shapes per class (3 or more "
+                         "with shapes held out); add shapes of that class or take it out of the collection")
+
+
 class VolumetricJob(LabelledJob):
     """The worker voxelises and trains; the model file holds the weights and the conditioning."""
 
     task = "volumetric_model"
 
     def __init__(self, shapes, labels, collection: str, classes, names, values, kind: str, resolution: int,
-                 epochs: int, validation: float, seed: int, voxel_cache: str = ""):
+                 epochs: int, validation: float, seed: int, voxel_cache: str = "", aligned: bool = False):
         """`voxel_cache`: the folder of the per-shape voxel cache (shapespace.voxel_cache) the worker reads
-        grids from and adds them to, so learning again on the same shapes voxelises none of them."""
+        grids from and adds them to, so learning again on the same shapes voxelises none of them.
+        `aligned`: the collection is upright and aligned already (the implicit decoder then keeps its
+        frame instead of a canonical pose)."""
         super().__init__(shapes, labels, collection, classes, resolution, epochs, validation, seed,
-                         arrays={"attributes": values}, attribute_names=names, kind=kind, voxel_cache=voxel_cache)
+                         arrays={"attributes": values}, attribute_names=names, kind=kind, voxel_cache=voxel_cache,
+                         aligned=bool(aligned))
         self.model_kind, self.model_name = kind, MODEL_NAMES[kind]
         self.target, self.kind = "occupancy", kind
         self.label = f"Learn volumes of '{collection}'"
@@ -67,6 +84,9 @@ class VolumetricJob(LabelledJob):
         parts = []
         if metrics.get("completion_iou") is not None:
             parts.append(f"completion IoU {metrics['completion_iou']:.2f}")
+        if metrics.get("class_match") is not None:
+            parts.append(f"generated: class match {100 * metrics['class_match']:.0f}%, single piece "
+                         f"{100 * metrics['single_piece']:.0f}%")
         if metrics.get("accuracy") is not None:
             compared = getattr(self, "multiview", None)
             compared = f" (multi-view classifier: {compared.split(';')[0]})" if compared else ""
@@ -100,7 +120,10 @@ class DESIGN_SPACE_OT_learn_volumetric(bpy.types.Operator):
         items=[('voxel_vae', "Deep (3D VAE)", "A 3D convolutional variational auto-encoder: generates varied "
                 "shapes, interpolates, completes and classifies"),
                ('voxel_logistic', "Per-Voxel Logistic", "The lecture's baseline: one logistic regression per "
-                "voxel from class and attributes; quick, one shape per request")],
+                "voxel from class and attributes; quick, one shape per request"),
+               ('implicit_sdf', "Implicit (Signed Distance)", "An implicit signed-distance decoder on shapes in "
+                "a canonical pose (or the collection's frame when it is marked aligned): smooth surfaces at any "
+                "resolution, one clean piece per shape, generates and completes")],
         default='voxel_vae')
     resolution: EnumProperty(
         name="Resolution", description="Voxels along each side of the grid",
@@ -135,8 +158,11 @@ class DESIGN_SPACE_OT_learn_volumetric(bpy.types.Operator):
         labels = shape_labels(collection, shapes, self.label_property.strip())
         classes = sorted(set(labels))
         names, values = conditioning_attributes(shapes)
+        if self.model_kind == 'implicit_sdf':
+            refuse_thin_classes(collection.name, labels, classes, self.validation_fraction)
         job = VolumetricJob(shapes, labels, collection.name, classes, names, values, self.model_kind, resolution,
-                            self.epochs, self.validation_fraction, self.seed, voxel_cache=str(voxel_cache().folder))
+                            self.epochs, self.validation_fraction, self.seed, voxel_cache=str(voxel_cache().folder),
+                            aligned=bool(context.scene.design_space.collection_aligned))
         start_and_report(self, job, context)
         return {'FINISHED'}
 

@@ -53,11 +53,15 @@ MODEL_KIND_NAMES = {
     "part_model": "part model",
     "voxel_logistic": "volumetric model (logistic)",
     "voxel_vae": "volumetric model (VAE)",
+    "implicit_sdf": "volumetric model (implicit signed distance)",
     "mvcnn_classifier": "multi-view classifier",
     "view_network": "multi-view network",
     "sketch_retrieval": "sketch search",
 }
 REGRESSOR_KINDS = ("mlp_regressor", "ridge_regression")
+# Arrays in which NaN is a value ("this class has no such attribute"), not damage: the volumetric
+# models' conditioning ranges (learning.volumetric.Conditions).
+MISSING_MEANS_ABSENT = {"cond.low", "cond.high"}
 
 
 def checked_model_file(path: Path):
@@ -70,7 +74,14 @@ def checked_model_file(path: Path):
     from ..learning.models import load_model
 
     model = load_model_file(path, known_kinds=MODEL_KIND_NAMES)
-    bad = [name for name, a in sorted(model.arrays.items()) if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    def usable(name, a):  # a volumetric model's class ranges hold NaN where a class lacks an attribute
+        if a.dtype.kind != "f":
+            return True
+        if name in MISSING_MEANS_ABSENT:
+            return not np.isinf(a).any()
+        return bool(np.isfinite(a).all())
+
+    bad = [name for name, a in sorted(model.arrays.items()) if not usable(name, a)]
     if bad:
         raise ModelFileError(path, f"array '{bad[0]}' holds NaN or infinite numbers"
                              + (f" (and {len(bad) - 1} more arrays)" if len(bad) > 1 else "")

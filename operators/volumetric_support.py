@@ -1,5 +1,6 @@
-"""What the volumetric operators share: the active volumetric model (loaded once per file), shapes as
-occupancy grids, and grids as new mesh objects."""
+"""What the volumetric operators share: the active volumetric model (occupancy or implicit; loaded once
+per file), shapes as occupancy grids, grids as new mesh objects, and an implicit model's signed
+distances as clean meshes in the collection's frame."""
 
 from __future__ import annotations
 
@@ -16,9 +17,29 @@ MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
 VOXEL_CACHE_BYTES = 256 * 2 ** 20  # the voxel cache's folder is trimmed to this (4 KiB per 32³ grid)
 
 
+def volume_model_kinds() -> tuple:
+    """Every kind of model the Volumes operators use: the occupancy models and the implicit decoder."""
+    from ..learning.implicit_decoder import IMPLICIT_KIND
+    from ..learning.volumetric import VOLUMETRIC_KINDS
+
+    return tuple(VOLUMETRIC_KINDS) + (IMPLICIT_KIND,)
+
+
+def active_volume_entry(scene):
+    """The active model's entry if it is one of volume_model_kinds() (read from the list: no file is
+    opened). model_store.active_volumetric_entry knows the occupancy kinds only."""
+    from .model_store import active_model
+
+    entry = active_volumetric_entry(scene)
+    if entry is not None:
+        return entry
+    entry = active_model(scene)
+    return entry if entry is not None and entry.kind in volume_model_kinds() else None
+
+
 def active_volumetric_path(context):
     """(model entry, file path) of the active model, which must be volumetric; no file is opened."""
-    entry = active_volumetric_entry(context.scene)
+    entry = active_volume_entry(context.scene)
     if entry is None:
         raise ValueError("Make a volumetric model the active one first (Learn Volumes, or pick one in the model "
                          "list)")
@@ -32,12 +53,15 @@ def active_volumetric_path(context):
 def load_volumetric_once(path):
     """(model, metadata) of a volumetric model file, loaded once per file version (pure: a job may
     call it off the main thread)."""
+    from ..learning.implicit_decoder import IMPLICIT_KIND, load_implicit
+    from ..learning.model_files import load_model_file
     from ..learning.volumetric import load_volumetric
 
     key = (str(path), path.stat().st_mtime)
     if key not in _loaded:
         _loaded.clear()
-        _loaded[key] = load_volumetric(path)
+        kind = load_model_file(path, known_kinds=set(volume_model_kinds())).kind
+        _loaded[key] = load_implicit(path) if kind == IMPLICIT_KIND else load_volumetric(path)
     return _loaded[key]
 
 
@@ -198,3 +222,132 @@ def fill_volume_attributes(scene, model) -> None:
         use, value = kept.get(name, (False, float(conditions.mean[i])))
         set_quietly(rows.add(), name=name, use=use, value=value, classes=", ".join(
             c for k, c in enumerate(conditions.classes) if not np.isnan(conditions.low[k, i])))
+
+
+def implicit_frame(model, metadata, label: int, condition_vector) -> tuple[np.ndarray, float]:
+    """(3×3 row-vector rotation, scale) taking an implicit model's canonical shapes of class `label`
+    back to the training collection's frame (upright like its medoid), the scale from the size model."""
+    from ..learning.volumetric import predict_size
+
+    info = metadata.get("info", {})
+    rotation = np.asarray(info.get("to_collection", [np.eye(3).tolist()] * (label + 1))[label], np.float64)
+    weights = info.get("size_weights")
+    scale = float(predict_size(np.asarray(weights), condition_vector)[0]) if weights is not None else 1.0
+    return rotation, scale
+
+
+def implicit_mesh(model, grid, name: str, label: int, resolution: int):
+    """(clean mesh in the model's canonical cube, CleanReport) of a decoded signed-distance grid, at
+    the model's surface level (half a training voxel out: thin parts kept): one piece unless the class's training shapes have several, no specks (shapespace.mesh_cleanup).
+    None (and no report) if the grid has no inside."""
+    from ..shapespace.mesh_cleanup import clean_surface
+
+    pieces = int(model.pieces[label]) if model.pieces is not None else 1
+    try:
+        level = model.surface_level() if hasattr(model, "surface_level") else 0.0
+        return clean_surface(np.asarray(grid) - level, model.frame[:3], model.frame[3] / resolution, pieces,
+                             name=name)
+    except ValueError:
+        return None, None
+
+
+def standing_on_ground(mesh):
+    """The mesh moved to stand on z = 0, centred over the origin (as generated occupancy shapes are)."""
+    low_corner, high_corner = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+    centre = (low_corner + high_corner) / 2
+    mesh.vertices = (mesh.vertices - np.array([centre[0], centre[1], low_corner[2]])).astype(np.float32)
+    return mesh
+
+
+def whole_shape_pose(shape, low, high, info: dict, label):
+    """The aligned pose (centre, scale) the whole shape would have had, from the bounding box of what
+    is there, extended into the region box along each axis where the box sticks out on one side only
+    (the side the missing part is on) — unless the shape still has geometry inside the box — and the training shapes' box-to-pose ratios (of class `label`,
+    or of all classes)."""
+    from ..shapespace.canonical_pose import PoseFrame
+
+    seen_low, seen_high = shape.vertices.min(axis=0).astype(np.float64), shape.vertices.max(axis=0).astype(np.float64)
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    covers = (low <= seen_low) & (high >= seen_high)  # the box spans the shape along this axis
+    tolerance = 0.01 * (seen_high - seen_low)
+    within = np.all((shape.vertices > low + tolerance) & (shape.vertices < high - tolerance), axis=1)
+    if within.mean() > 0.01:  # the geometry in the box is still there (only marked unknown): it is whole
+        covers[:] = True
+    box_low = np.where(~covers & (low < seen_low), low, seen_low)
+    box_high = np.where(~covers & (high > seen_high), high, seen_high)
+    ratios, offsets = np.asarray(info["box_ratio"]), np.asarray(info["box_offset"])
+    ratio, offset = (ratios.mean(), offsets.mean(axis=0)) if label is None else (ratios[label], offsets[label])
+    scale = float(np.linalg.norm(box_high - box_low) / ratio)
+    return PoseFrame(np.eye(3), (box_low + box_high) / 2 - offset * scale, scale)
+
+
+def complete_implicit(model, metadata, shape, name: str, low, high, region_name: str, category: str | None,
+                      progress, should_stop, resolution: int = 64, steps: int = 40):
+    """Complete a shape whose part inside the box [low, high] (its own coordinates) is missing, with an
+    implicit model: canonical pose (or the collection's frame when the model was trained aligned), the
+    signed distances of what is there on the model's grid, the voxels in the box — grown by one
+    truncation, since an open cut has no trustworthy sign near it — unknown; the code fitted to the
+    rest, decoded at `resolution`³, cleaned, and turned back into the shape's coordinates. Returns
+    (mesh, class index, share of the completed volume inside the box), or None once cancelled.
+    Pure: runs in a job, off the main thread."""
+    from ..shapespace.signed_distance import best_axis_rotation, canonical_mesh, rotate_grid, signed_distance_grid
+    from ..shapespace.voxels import GridFrame
+
+    seen_low, seen_high = shape.vertices.min(axis=0), shape.vertices.max(axis=0)
+    if np.any(np.asarray(high) <= seen_low) or np.any(np.asarray(low) >= seen_high):
+        raise ValueError(f"'{region_name}' does not overlap '{name}': nothing of it is marked missing; move the box "
+                         "over the part that is missing")
+    aligned = bool(metadata.get("info", {}).get("aligned", False))
+    r = int(model.frame[4])
+    frame = GridFrame(tuple(float(x) for x in model.frame[:3]), float(model.frame[3]), r)
+    conditions = model.conditions
+    label = conditions.classes.index(category) if category in conditions.classes else None
+    progress(0.0, "signed distances of the known part")
+    info = metadata.get("info", {})
+    if aligned and "box_ratio" in info:
+        pose = whole_shape_pose(shape, low, high, info, label)
+        moved = pose.apply(shape.vertices)
+        moved = type(shape)(shape.name, moved, shape.face_sizes, shape.corner_vertices)
+    else:  # the partial shape's own canonical pose: off when a large part is missing
+        moved, pose = canonical_mesh(shape, aligned)
+    grid = signed_distance_grid(moved.vertices, moved.triangles, frame, model.truncation, name)
+    rotation = np.eye(3)
+    if not aligned and model.references is not None:  # canonical pose leaves axis order and signs open
+        pool = model.references if label is None else model.references[label:label + 1]
+        rotation, _, _ = best_axis_rotation(grid, pool)
+        grid = rotate_grid(grid, rotation)
+    margin = model.truncation * pose.scale
+    in_shape = pose.undo(model.grid_points(r) @ rotation)
+    unknown = np.all((in_shape >= np.asarray(low) - margin) & (in_shape <= np.asarray(high) + margin), axis=1)
+    unknown = unknown.reshape(r, r, r)
+    if unknown.all():
+        raise ValueError(f"'{region_name}' hides all of '{name}': nothing is left to complete from")
+    if not (grid[~unknown] < 0).any():
+        raise ValueError(f"What is left of '{name}' outside '{region_name}' encloses no volume (flat, open or all "
+                         "inside the box); make the box cover only the missing part, or give the shape thickness "
+                         "(Solidify modifier, applied)")
+    vector = None
+    if label is not None:
+        vector = conditions.vectors([label], np.full((1, len(conditions.attribute_names)), np.nan))[0]
+    done = [0]
+
+    def step_or_stop():  # called once per refinement step: the step is the progress
+        done[0] += 1
+        progress(0.1 + 0.8 * min(done[0] / steps, 1.0), f"refining the shape code (step {done[0]}/{steps})")
+        return should_stop()
+
+    field, label = model.complete(grid, ~unknown, vector, steps=steps, resolution=resolution,
+                                  should_stop=step_or_stop)
+    if should_stop():
+        return None
+    progress(0.92, "extracting and cleaning the surface")
+    if resolution == r:  # complete() kept the known voxels; the surface comes from the whole grid
+        field = np.asarray(field)
+    mesh, _ = implicit_mesh(model, field, f"{name} completed", label, resolution)
+    if mesh is None:
+        raise ValueError(f"The completion of '{name}' came out empty; try a box that hides less of it")
+    mesh.vertices = pose.undo(mesh.vertices.astype(np.float64) @ rotation).astype(np.float32)
+    centres = pose.undo(model.grid_points(resolution) @ rotation)
+    inside = np.asarray(field).ravel() < model.surface_level()
+    in_box = np.all((centres >= low) & (centres <= high), axis=1)
+    return mesh, int(label), float((inside & in_box).sum()) / max(int(inside.sum()), 1)

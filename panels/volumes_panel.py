@@ -1,9 +1,12 @@
-"""The Volumes section: learn a volumetric model, generate shapes of a class with attributes asked for,
-interpolate between two shapes, complete a partial one, classify."""
+"""The Volumes section: learn a volumetric model, generate shapes of a class with attributes asked for
+(a preview row of the last ones generated), interpolate between two shapes, complete a partial one,
+classify."""
 
 import bpy
 
-from ..operators.model_store import active_volumetric_entry
+from ..operators.generate_volumetric import PREVIEW, PREVIEW_COUNT
+from ..operators.image_bridge import picture_icon
+from ..operators.volumetric_support import active_volume_entry
 from .sidebar import DesignSpaceSidebar
 
 
@@ -17,7 +20,7 @@ class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.operator("design_space.learn_volumetric", icon='MESH_CUBE')
-        entry = active_volumetric_entry(context.scene)
+        entry = active_volume_entry(context.scene)
         if entry is None:
             layout.label(text="Make a volumetric model active to generate", icon='INFO')
             return
@@ -41,6 +44,12 @@ class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
         props = layout.operator("design_space.generate_volumetric", text=f"Generate {category}", icon='MESH_MONKEY')
         props.category, props.count = category, settings.volume_count
         props.seed, props.variety = settings.volume_seed, settings.volume_variety
+        previews = [icon for icon in (picture_icon(PREVIEW.format(i)) for i in range(PREVIEW_COUNT))
+                    if icon is not None]
+        if previews:  # the last generated shapes
+            grid = layout.grid_flow(columns=3, even_columns=True)
+            for icon in previews:
+                grid.template_icon(icon_value=icon, scale=3.0)
         column = layout.column(align=True)
         column.operator("design_space.interpolate_volumetric", icon='IPO_LINEAR')
         column.operator("design_space.complete_volumetric", icon='MOD_BOOLEAN')

@@ -340,7 +340,8 @@ def recognition_demo(bpy, addon, output: Path, seed: int, bodies: bool) -> list:
 
 def volumes_demo(bpy, addon, seed: int) -> list:
     """A conditional 3D VAE learned from voxelised procedural families: new chairs and lamps, a strip
-    from a chair to a lamp, and half a chair completed."""
+    from a chair to a lamp, and half a chair completed; and the implicit signed-distance decoder's
+    chairs, tables, lamps and airplanes (one clean piece each, upright)."""
     settings = bpy.context.scene.design_space
     bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'TABLE', 'LAMP', 'AIRPLANE', 'VASE'},
                                                  shapes_per_family=50, body_count=0, topology='VARIED',
@@ -372,6 +373,33 @@ def volumes_demo(bpy, addon, seed: int) -> list:
         obj.location.y = -28.0
     made.append(strip)
     say(f"interpolated {chairs[0].name} → {lamps[0].name}: {len(strip.objects)} shapes")
+
+    # The implicit signed-distance decoder on a smaller library (12 per family; about a minute on 2 cores):
+    # the built-in families are upright and aligned, so their own frame is kept.
+    started = time.perf_counter()
+    bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'TABLE', 'LAMP', 'AIRPLANE'},
+                                                 shapes_per_family=12, body_count=0, topology='VARIED',
+                                                 seed=seed + 23, collection="Implicit Library")
+    small = bpy.data.collections["Implicit Library"]
+    for obj in small.all_objects:
+        obj.location.y += 130.0
+    settings.training_collection, settings.collection_aligned = small, True
+    bpy.ops.design_space.learn_volumetric(model_kind='implicit_sdf', resolution='32', epochs=60, seed=seed)
+    say(f"implicit decoder ({time.perf_counter() - started:.0f} s): "
+        f"{settings.models[settings.active_model_index].metrics}")
+    for row, category in enumerate(("chair", "table", "lamp", "airplane")):
+        existing = set(bpy.data.collections)
+        bpy.ops.design_space.generate_volumetric(category=category, count=5, seed=seed, variety=0.6)
+        generated = next(c for c in bpy.data.collections if c not in existing)
+        generated.name = f"Implicit {category}s"
+        for obj in generated.objects:
+            obj.location.y -= 40.0 + 4.0 * row
+        made.append(generated)
+        say(f"implicit {category}s: " + ", ".join(f"{o.name} ({o.dimensions.z:.2f} m tall, "
+                                                  f"{o['design_space_pieces']} piece)" for o in generated.objects))
+    settings.training_collection, settings.collection_aligned = library, False
+    # the VAE completes the half chair below
+    settings.active_model_index = next(i for i, m in enumerate(settings.models) if m.kind == "voxel_vae")
 
     # Half a chair: the faces right of the middle deleted; a box marks what is missing.
     bridge = addon.operators.mesh_bridge

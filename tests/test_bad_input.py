@@ -808,6 +808,17 @@ CASES["learn_articulated-one_mesh_per_person"] = (
     articulated_one_mesh_per_person, r"No skeleton could be learned from 'Bent': person .*has only one mesh")
 
 
+# --- the implicit volumetric decoder (issue 18) ---------------------------------------------
+
+def implicit_one_shape_class(bpy, addon, tmp):
+    collection = demo(bpy, "CHAIR", 5, seed=3)
+    collection.objects[0]["category"] = "sofa"
+    return lambda: bpy.ops.design_space.learn_volumetric(model_kind='implicit_sdf', resolution='16', epochs=1)
+
+
+CASES["learn_volumetric-implicit_one_shape_class"] = (implicit_one_shape_class, r"'sofa' \(1 shape\) in 'Chairs' is "
+                                                      r"too few to learn a class from: .*add shapes of that class")
+
 # --------------------------------------------------------------------------------------------
 # The suite
 # --------------------------------------------------------------------------------------------
