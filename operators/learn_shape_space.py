@@ -130,10 +130,9 @@ def check_component_count(k, count):
                          "lower the count or add shapes")
 
 
-def learn_shape_space(context, collection, alignment: str, k: int | None, variance: float | None):
-    """Same-topology shapes: fit the space, save its model file, write the object.
-    Returns (object, space, notes on how the shapes were read, the alignment sentence)."""
-    from ..learning.shape_space import fit_shape_space
+def same_topology_shapes(collection, k: int | None):
+    """(shapes, their vertices stacked (N, V, 3)) of a collection of one mesh, refused by name when it
+    holds fewer than 3 shapes, shapes of other meshes, or fewer shapes than `k` components need."""
     from ..shapespace.correspondence import stack_same_topology
 
     shapes = read_collection(collection)
@@ -142,6 +141,15 @@ def learn_shape_space(context, collection, alignment: str, k: int | None, varian
                          f"space needs at least 3: add shapes to '{collection.name}'")
     stacked = stack_same_topology(shapes)
     check_component_count(k, len(shapes))
+    return shapes, stacked
+
+
+def learn_shape_space(context, collection, alignment: str, k: int | None, variance: float | None):
+    """Same-topology shapes: fit the space, save its model file, write the object.
+    Returns (object, space, notes on how the shapes were read, the alignment sentence)."""
+    from ..learning.shape_space import fit_shape_space
+
+    shapes, stacked = same_topology_shapes(collection, k)
     names = [s.name for s in shapes]
     stacked, alignment, alignment_note = aligned_shapes(stacked, alignment, names)
     space = fit_shape_space(stacked, k=k, variance=variance, names=names)
@@ -392,12 +400,7 @@ def prepare_articulated_space(context, collection, k: int | None, variance: floa
     from ..learning.shape_space import check_coordinates
     from ..shapespace.correspondence import stack_same_topology
 
-    shapes = read_collection(collection)
-    if len(shapes) < 3:
-        raise ValueError(f"'{collection.name}' holds {len(shapes)} shape{'' if len(shapes) == 1 else 's'}; a shape "
-                         f"space needs at least 3: add shapes to '{collection.name}'")
-    stacked = stack_same_topology(shapes)
-    check_component_count(k, len(shapes))
+    shapes, stacked = same_topology_shapes(collection, k)
     check_coordinates(stacked, [s.name for s in shapes])  # refused by name before any fit turns them into noise
     people = [s.attributes.get(PERSON_PROPERTY) for s in shapes]
     person_ids = None if any(p is None for p in people) else np.unique([str(p) for p in people],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 
 import bpy
 import numpy as np
@@ -467,6 +468,27 @@ def read_face_parts(mesh: bpy.types.Mesh) -> np.ndarray | None:
 WEIGHT_LEVELS = 1024  # skinning weights are written rounded to 1/1024 (the Armature modifier renormalises)
 
 
+@contextmanager
+def _bones_edited(armature_obj):
+    """Edit Mode on `armature_obj` for the block (bones are only made and moved there), then Object
+    Mode again; the previously active object and its mode are restored whatever happens."""
+    view_layer = bpy.context.view_layer
+    previous = view_layer.objects.active
+    previous_mode = previous.mode if previous is not None else 'OBJECT'
+    try:
+        if previous is not None and previous_mode != 'OBJECT':
+            bpy.ops.object.mode_set(mode='OBJECT')
+        view_layer.objects.active = armature_obj
+        bpy.ops.object.mode_set(mode='EDIT')
+        yield
+    finally:
+        if armature_obj.mode == 'EDIT':  # also when the block failed: nothing is left in Edit Mode
+            bpy.ops.object.mode_set(mode='OBJECT')
+        view_layer.objects.active = previous
+        if previous is not None and previous_mode != 'OBJECT' and previous.name in view_layer.objects:
+            bpy.ops.object.mode_set(mode=previous_mode)
+
+
 def write_armature(name: str, heads, tails, rolls, parents, bone_names, collection, *,
                    matrix_world=None) -> bpy.types.Object:
     """A new armature object in `collection` with one bone per joint, in its rest pose.
@@ -489,28 +511,17 @@ def write_armature(name: str, heads, tails, rolls, parents, bone_names, collecti
     collection.objects.link(obj)
     if matrix_world is not None:
         obj.matrix_world = matrix_world
-    view_layer = bpy.context.view_layer
-    previous = view_layer.objects.active
-    previous_mode = previous.mode if previous is not None else 'OBJECT'
     try:
-        if previous is not None and previous_mode != 'OBJECT':
-            bpy.ops.object.mode_set(mode='OBJECT')
-        view_layer.objects.active = obj
-        bpy.ops.object.mode_set(mode='EDIT')
-        edit_bones = [data.edit_bones.new(bone) for bone in bone_names]
-        for j, bone in enumerate(edit_bones):
-            bone.head, bone.tail, bone.roll = heads[j].tolist(), tails[j].tolist(), float(rolls[j])
-            bone.use_connect = False  # heads stay where the rig puts them, not on the parent's tail
-            if parents[j] >= 0:
-                bone.parent = edit_bones[int(parents[j])]
-        bpy.ops.object.mode_set(mode='OBJECT')
+        with _bones_edited(obj):
+            edit_bones = [data.edit_bones.new(bone) for bone in bone_names]
+            for j, bone in enumerate(edit_bones):
+                bone.head, bone.tail, bone.roll = heads[j].tolist(), tails[j].tolist(), float(rolls[j])
+                bone.use_connect = False  # heads stay where the rig puts them, not on the parent's tail
+                if parents[j] >= 0:
+                    bone.parent = edit_bones[int(parents[j])]
     except Exception:
         remove_armature(obj)
         raise
-    finally:
-        view_layer.objects.active = previous
-        if previous is not None and previous_mode != 'OBJECT' and previous.name in view_layer.objects:
-            bpy.ops.object.mode_set(mode=previous_mode)
     for pose_bone in obj.pose.bones:
         pose_bone.rotation_mode = 'QUATERNION'
     return obj
@@ -690,21 +701,9 @@ def move_bone_rest(armature_obj, bone_names, heads, tails, rolls) -> None:
     if short.any():
         raise BridgeError(f"Armature '{armature_obj.name}': bone '{bone_names[int(np.argmax(short))]}' would have no "
                           "length; Blender deletes such bones")
-    view_layer = bpy.context.view_layer
-    previous = view_layer.objects.active
-    previous_mode = previous.mode if previous is not None else 'OBJECT'
-    try:
-        if previous is not None and previous_mode != 'OBJECT':
-            bpy.ops.object.mode_set(mode='OBJECT')
-        view_layer.objects.active = armature_obj
-        bpy.ops.object.mode_set(mode='EDIT')
+    with _bones_edited(armature_obj):
         edit_bones = armature_obj.data.edit_bones
         for j, name in enumerate(bone_names):
             bone = edit_bones[str(name)]
             bone.head, bone.tail, bone.roll = heads[j].tolist(), tails[j].tolist(), float(rolls[j])
-        bpy.ops.object.mode_set(mode='OBJECT')
-    finally:
-        view_layer.objects.active = previous
-        if previous is not None and previous_mode != 'OBJECT' and previous.name in view_layer.objects:
-            bpy.ops.object.mode_set(mode=previous_mode)
     bpy.context.view_layer.update()

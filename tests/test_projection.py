@@ -2,19 +2,11 @@
 
 import numpy as np
 import pytest
+from rotations import turn
 
 from learning.shape_space import choose_alignment, fit_shape_space, project_in_frame
 from shapespace.correspondence import procrustes_align, stack_same_topology
 from shapespace.procedural import make_family
-
-
-def _turn(angle_deg: float, axis: int) -> np.ndarray:
-    a = np.radians(angle_deg)
-    c, s = np.cos(a), np.sin(a)
-    i, j = [(1, 2), (0, 2), (0, 1)][axis]
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
 
 
 def _placed(shapes, seed, yaw=15.0, tilt=3.0, shift=0.03):
@@ -23,7 +15,7 @@ def _placed(shapes, seed, yaw=15.0, tilt=3.0, shift=0.03):
     size = float(np.linalg.norm(np.ptp(shapes[0], axis=0)))
     out = []
     for shape in shapes.astype(np.float64):
-        rotation = _turn(rng.uniform(-yaw, yaw), 2) @ _turn(rng.uniform(-tilt, tilt), 0)
+        rotation = turn(rng.uniform(-yaw, yaw), 2) @ turn(rng.uniform(-tilt, tilt), 0)
         out.append(shape @ rotation.T + rng.normal(0, shift * size, 3))
     return np.stack(out)
 
@@ -53,7 +45,7 @@ def test_turned_and_moved_shapes_are_aligned_rigidly(families):
     # only turned, every box still centred on the origin: caught by the rotation it removes
     chairs = families["chair"].astype(np.float64)
     chairs = chairs - (chairs.min(axis=1, keepdims=True) + chairs.max(axis=1, keepdims=True)) / 2
-    turned = np.stack([s @ _turn(a, 2).T for s, a in zip(chairs, np.linspace(-40, 40, len(chairs)))])
+    turned = np.stack([s @ turn(a, 2).T for s, a in zip(chairs, np.linspace(-40, 40, len(chairs)))])
     turned -= (turned.min(axis=1, keepdims=True) + turned.max(axis=1, keepdims=True)) / 2
     choice = _choice(turned)
     assert choice.alignment == 'RIGID' and choice.rotation_share > 0.5, choice
@@ -63,7 +55,7 @@ def test_turned_and_moved_shapes_are_aligned_rigidly(families):
 def test_projection_comes_back_in_the_shapes_own_frame(families):
     shapes = families["vase"]
     space = fit_shape_space(shapes, k=len(shapes) - 1)
-    rotation = _turn(30.0, 2) @ _turn(10.0, 0)
+    rotation = turn(30.0, 2) @ turn(10.0, 0)
     scale, translation = 1.7, np.array([0.4, -1.2, 0.3])
     # a training shape, placed elsewhere: the space's frame is aligned = scale · local · Rᵀ + t
     local = ((shapes[3].astype(np.float64) - translation) @ rotation) / scale

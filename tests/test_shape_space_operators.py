@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from rotations import turn
 from blender_helpers import demo_collection, positions
 
 
@@ -83,15 +84,6 @@ def _write_positions(obj, vertices):
     obj.data.update()
 
 
-def _turn(angle_deg, axis):
-    a = np.radians(angle_deg)
-    c, s = np.cos(a), np.sin(a)
-    i, j = [(1, 2), (0, 2), (0, 1)][axis]
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
-
-
 def test_a_copy_is_the_projection_and_keeps_its_error(bpy, addon, vases, capfd):
     assert bpy.ops.design_space.learn_shape_space(component_mode='COUNT', components=2) == {'FINISHED'}
     space, *_ = _space_of(bpy, addon)
@@ -152,7 +144,7 @@ def test_edits_come_back_where_a_turned_moved_scaled_mesh_was(bpy, addon, vases)
     space, *_ = _space_of(bpy, addon)
     moved = vases.objects[4]
     original = positions(moved).astype(np.float64)
-    placed = 1.6 * original @ (_turn(40, 2) @ _turn(15, 0)).T + np.array([0.8, -0.5, 0.3])
+    placed = 1.6 * original @ (turn(40, 2) @ turn(15, 0)).T + np.array([0.8, -0.5, 0.3])
     _write_positions(moved, placed)
     bpy.context.view_layer.objects.active = moved
     assert bpy.ops.design_space.project_shape(target='COPY') == {'FINISHED'}
@@ -182,7 +174,7 @@ def test_the_automatic_alignment_is_chosen_by_measuring_and_stated(bpy, addon, v
     assert _space_of(bpy, addon)[3]["info"]["alignment"] == "none"
     rng = np.random.default_rng(0)
     for obj in vases.objects:  # as scans: each turned a little and standing somewhere else
-        turned = positions(obj).astype(np.float64) @ _turn(rng.uniform(-10, 10), 2).T + rng.normal(0, 0.05, 3)
+        turned = positions(obj).astype(np.float64) @ turn(rng.uniform(-10, 10), 2).T + rng.normal(0, 0.05, 3)
         _write_positions(obj, turned)
     bpy.context.scene.design_space.models.clear()
     capfd.readouterr()
