@@ -279,7 +279,8 @@ class ArticulatedSpace:
         count = len(self.mean) if ids is None else len(ids)
         if len(basis) == 0:
             return np.zeros((count, 3))
-        return (pose_features(rotations) @ basis.reshape(len(basis), -1)).reshape(count, 3)
+        features = pose_features(rotations).astype(basis.dtype)  # no float64 copy of the basis
+        return (features @ basis.reshape(len(basis), -1)).reshape(count, 3).astype(np.float64)
 
     def _on_subset(self, ids):
         """(mean, components, pose_basis) on the vertices `ids`, cached for the fit's subset."""
@@ -306,26 +307,41 @@ class ArticulatedSpace:
         """Rotations (J, 3, 3) that keep every limb's posed direction when the shape changes from
         `coefficients` to `new_coefficients` (a slider edit): each joint's world rotation is turned
         by the rotation carrying its child bones' new rest offsets onto the old ones (the smallest
-        rotation for one child, a Kabsch fit for several; none for joints without children)."""
+        rotation for one child, in closed form for all such joints at once; a minimax fit for
+        several; none for joints without children)."""
         rig = _rig()
+        parents = np.asarray(self.parents)
         old_joints, new_joints = self.joints(coefficients), self.joints(new_coefficients)
-        world, _ = rig.pose_transforms(old_joints, rotations, self.parents)
-        corrected = world.copy()
-        for j in range(len(self.parents)):
-            children = np.flatnonzero(self.parents == j)
-            if len(children) == 0:
-                continue
-            # unit directions: each child bone counts alike, whatever its length
-            old = old_joints[children] - old_joints[j]
-            new = new_joints[children] - new_joints[j]
-            old = old / np.maximum(np.linalg.norm(old, axis=1, keepdims=True), 1e-12)
-            new = new / np.maximum(np.linalg.norm(new, axis=1, keepdims=True), 1e-12)
-            corrected[j] = world[j] @ _rotation_onto(new, old)
+        world, _ = rig.pose_transforms(old_joints, rotations, parents)
+        children = np.arange(1, len(parents))
+        counts = np.bincount(parents[children], minlength=len(parents))
+        # unit directions: each child bone counts alike, whatever its length
+        old = old_joints[children] - old_joints[parents[children]]
+        new = new_joints[children] - new_joints[parents[children]]
+        old = old / np.maximum(np.linalg.norm(old, axis=1, keepdims=True), 1e-12)
+        new = new / np.maximum(np.linalg.norm(new, axis=1, keepdims=True), 1e-12)
+        turns = np.broadcast_to(np.eye(3), world.shape).copy()
+        single = counts[parents[children]] == 1
+        turns[parents[children][single]] = smallest_rotations(new[single], old[single])
+        for j in np.flatnonzero(counts > 1):
+            mine = parents[children] == j
+            turns[j] = _rotation_onto(new[mine], old[mine])
+        corrected = world @ turns
         local = corrected.copy()
-        for j, parent in enumerate(self.parents):
-            if parent >= 0:
-                local[j] = corrected[parent].T @ corrected[j]
+        local[children] = np.swapaxes(corrected[parents[children]], -1, -2) @ corrected[children]
         return local
+
+    def corrective_change(self, rotations, previous_rotations) -> np.ndarray:
+        """correctives(rotations) − correctives(previous_rotations) (V, 3), in one product: the
+        correctives are linear in the pose features."""
+        if len(self.pose_basis) == 0:
+            return np.zeros((len(self.mean), 3))
+        change = pose_features(rotations) - pose_features(previous_rotations)
+        # In the basis's own precision (float32 in the file): a float64 product would copy
+        # the whole basis (300 MB for a 100k-vertex body) on every slider step.
+        basis = self.pose_basis.reshape(len(self.pose_basis), -1)
+        moved = change.astype(basis.dtype) @ basis
+        return moved.reshape(len(self.mean), 3).astype(np.float64)
 
     def _shape_columns(self, rotations, translation, ids=None):
         """pose(c, R, t) = base + Σ_k c_k columns_k with R and t fixed (LBS is linear in the rest
@@ -505,10 +521,23 @@ class ArticulatedSpace:
                    np.asarray(arrays["variances"], dtype=np.float64),
                    np.asarray(arrays["joint_mean"], dtype=np.float64),
                    np.asarray(arrays["joint_basis"], dtype=np.float64), np.asarray(arrays["parents"], dtype=np.int64),
-                   np.asarray(arrays["weights"], dtype=np.float32), np.asarray(arrays["pose_basis"], dtype=np.float64),
+                   np.asarray(arrays["weights"], dtype=np.float32), np.asarray(arrays["pose_basis"], dtype=np.float32),
                    names,
                    None if "tail_mean" not in arrays else np.asarray(arrays["tail_mean"], dtype=np.float64),
                    None if "tail_basis" not in arrays else np.asarray(arrays["tail_basis"], dtype=np.float64))
+
+
+def smallest_rotations(source, target) -> np.ndarray:
+    """(n, 3, 3) the smallest rotations carrying unit directions source_i onto target_i (n, 3):
+    R = I + [v]× + [v]×² / (1 + c), v = s × t, c = s · t (Rodrigues without the angle)."""
+    source, target = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    v = np.cross(source, target)
+    c = np.einsum("na,na->n", source, target)
+    cross = np.zeros((len(v), 3, 3))
+    cross[:, 0, 1], cross[:, 0, 2], cross[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
+    cross -= np.swapaxes(cross, 1, 2)
+    # opposite directions (c = −1) never come from a slider edit; the floor keeps the formula finite
+    return np.eye(3) + cross + cross @ cross / np.maximum(1.0 + c, 1e-9)[:, None, None]
 
 
 def _rotation_onto(source, target, rounds: int = 60) -> np.ndarray:
@@ -527,7 +556,7 @@ def _rotation_onto(source, target, rounds: int = 60) -> np.ndarray:
     # leave the turn about that direction free, and float32 noise in a nearly unchanged skeleton
     # then turned the spine's children 2° (read back from Blender) where a plain Kabsch fit keeps 0°.
     weights = np.full(len(source), 1.0 / len(source))
-    best, best_misfit = None, np.inf
+    best, best_misfit, history = None, np.inf, []
     for _ in range(rounds):
         u, _, vt = np.linalg.svd((target * weights[:, None]).T @ source)
         d = np.sign(np.linalg.det(u @ vt))
@@ -535,8 +564,9 @@ def _rotation_onto(source, target, rounds: int = 60) -> np.ndarray:
         misfit = np.linalg.norm(source @ rotation.T - target, axis=1)
         if misfit.max() < best_misfit:
             best, best_misfit = rotation, float(misfit.max())
-        if best_misfit < 1e-12:
-            break
+        if best_misfit < 1e-12 or (len(history) >= 8 and history[-8] - best_misfit < 1e-3 * best_misfit):
+            break  # converged, or stalled: a slider step needs tenths of a degree, not the last digits
+        history.append(best_misfit)
         weights = weights * misfit / max(float(misfit.sum()), 1e-300)
         weights = np.maximum(weights / weights.sum(), 0.05 / len(source))
         weights /= weights.sum()
@@ -699,11 +729,11 @@ def fit_articulated_space(vertices, parents, weights, joints=None, person_ids=No
         residual = (unposed - person_rest[person_of]).reshape(count, -1)
         feature_mean, residual_mean, basis = _ridge(features, residual, CORRECTIVE_RIDGE)
         # correctives(R) = (f(R) − f̄) · basis, folded as f(R) · basis with the constant in the mean
-        pose_basis = basis.reshape(-1, vertex_count, 3)
+        pose_basis = basis.reshape(-1, vertex_count, 3).astype(np.float32)  # as stored in the file
         constant = -(feature_mean @ basis).reshape(vertex_count, 3)
         correction = (features @ basis).reshape(unposed.shape) + constant
     else:
-        pose_basis = np.zeros((0, vertex_count, 3))
+        pose_basis = np.zeros((0, vertex_count, 3), dtype=np.float32)
         constant = np.zeros((vertex_count, 3))
         correction = np.zeros_like(unposed)
     shapes = (unposed - correction).reshape(count, -1)

@@ -535,26 +535,32 @@ def remove_armature(obj) -> None:
         bpy.data.armatures.remove(data)
 
 
-def pose_armature(obj, basis_rotations, bone_names, root_translation=None) -> None:
+def pose_armature(obj, basis_rotations, bone_names, root_translation=None, update: bool = True,
+                  locations=None) -> None:
     """Pose `obj`'s bones: basis rotations (J, 3, 3) in each bone's rest frame (as in
-    body_rig.basis_from_rotations) and a root translation given in armature coordinates."""
+    body_rig.basis_from_rotations) and a root translation given in armature coordinates, or every
+    bone's location (J, 3) in its rest frame (body_rig.basis_about_rest). `update`:
+    evaluate the scene after (a caller that writes more first passes False: each evaluation deforms
+    every mesh the armature drives)."""
     from mathutils import Matrix
 
     basis_rotations = np.asarray(basis_rotations, dtype=np.float64)
+    locations = np.zeros((len(basis_rotations), 3)) if locations is None else np.asarray(locations, np.float64)
     bones = obj.pose.bones
-    for name, rotation in zip(bone_names, basis_rotations):
+    for name, rotation, location in zip(bone_names, basis_rotations, locations):
         bone = bones.get(str(name))
         if bone is None:
             raise BridgeError(f"Armature '{obj.name}' has no bone '{name}'; write it with write_armature first")
         bone.rotation_mode = 'QUATERNION'
         bone.rotation_quaternion = Matrix(rotation.tolist()).to_quaternion()
-        bone.location = (0.0, 0.0, 0.0)
+        bone.location = location.tolist()
     if root_translation is not None:
         root = bones[str(bone_names[0])]
         rest = np.array(root.bone.matrix_local, dtype=np.float64)[:3, :3]
         # a root bone's location is in its rest frame: Δhead = rest · location
         root.location = (rest.T @ np.asarray(root_translation, dtype=np.float64)).tolist()
-    bpy.context.view_layer.update()
+    if update:
+        bpy.context.view_layer.update()
 
 
 def write_vertex_weights(obj, weights, group_names, levels: int = WEIGHT_LEVELS) -> None:
@@ -691,7 +697,7 @@ def read_armature_weights(obj, armature_obj, bone_names, parents) -> np.ndarray:
     return np.clip(weights, 0.0, 1.0)
 
 
-def move_bone_rest(armature_obj, bone_names, heads, tails, rolls) -> None:
+def move_bone_rest(armature_obj, bone_names, heads, tails, rolls, update: bool = True) -> None:
     """Move the named bones' rest heads, tails and rolls (armature coordinates); pose-bone values
     stay. As in write_armature the armature is made active and edited briefly; the previously
     active object and its mode are restored."""
@@ -706,4 +712,5 @@ def move_bone_rest(armature_obj, bone_names, heads, tails, rolls) -> None:
         for j, name in enumerate(bone_names):
             bone = edit_bones[str(name)]
             bone.head, bone.tail, bone.roll = heads[j].tolist(), tails[j].tolist(), float(rolls[j])
-    bpy.context.view_layer.update()
+    if update:
+        bpy.context.view_layer.update()

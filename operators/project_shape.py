@@ -114,8 +114,11 @@ def articulated_model(space_path):
         arrays, metadata = load_articulated_arrays(space_path)
         names = tuple(metadata["info"]["articulated"]["bone_names"])
         _articulated_cache.clear()
-        _articulated_cache[key] = (ArticulatedSpace.from_arrays(arrays), arrays["tail_regressor"],
-                                   arrays["rolls"], names)
+        space, tail_regressor = ArticulatedSpace.from_arrays(arrays), np.asarray(arrays["tail_regressor"], np.float64)
+        if space.tail_mean is None:  # the regressor is linear in the rest mesh: tails(c) without reading the mesh
+            space.tail_mean = tail_regressor @ space.mean
+            space.tail_basis = np.einsum("jv,kvc->kjc", tail_regressor, space.components)
+        _articulated_cache[key] = (space, tail_regressor, arrays["rolls"], names)
     return _articulated_cache[key]
 
 

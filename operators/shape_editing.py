@@ -28,6 +28,12 @@ FRAME = "shape_space_frame"
 # A rigged projection (articulated space) keeps its pose: joint rotations (J × 9, relative to the
 # parent, body_rig's convention) and the root's translation, so the joints can follow the shape.
 POSE_ROTATIONS = "design_space_pose_rotations"
+# The pose the rest mesh's pose correctives were made for, when it differs from the pose shown: a
+# slider step re-aims the joints by a fraction of a degree, and refreshing the correctives for that
+# (under 0.1 mm here) streams the whole corrective basis (300 MB for a 100k-vertex body) every step.
+CORRECTIVE_ROTATIONS = "design_space_corrective_rotations"
+REST_DRIFT = 0.005  # m a rig's rest bone may lag its joint before the bones are moved (follow_joints)
+CORRECTIVE_REFRESH = 0.02  # largest change of a pose feature (an entry of R − I, ~1.1°) left without refresh
 POSE_TRANSLATION = "design_space_pose_translation"
 
 
@@ -251,12 +257,17 @@ def keep_pose_of_rig(obj, model, coefficients, new_coefficients, offsets):
     stored pose updated. Returns the rest-mesh offsets plus the change of the pose correctives."""
     from .project_shape import articulated_model
 
+    from ..learning.articulated_space import pose_features
+
     articulated, _, _, bone_names = articulated_model(model.space_path)
-    corrected = np.asarray(obj[POSE_ROTATIONS], dtype=np.float64).reshape(-1, 3, 3)  # the mesh's correctives
+    # the pose the mesh's correctives were made for
+    corrected = np.asarray(obj.get(CORRECTIVE_ROTATIONS, obj[POSE_ROTATIONS]), dtype=np.float64).reshape(-1, 3, 3)
     rotations, translation = rig_pose(obj, articulated, bone_names, coefficients)
     kept = articulated.keep_pose(rotations, coefficients, new_coefficients)
-    offsets = (np.asarray(offsets, dtype=np.float64).reshape(-1, 3)
-               + articulated.correctives(kept) - articulated.correctives(corrected))
+    offsets = np.asarray(offsets, dtype=np.float64).reshape(-1, 3)
+    if np.abs(pose_features(kept) - pose_features(corrected)).max() > CORRECTIVE_REFRESH:
+        offsets = offsets + articulated.corrective_change(kept, corrected)
+        obj[CORRECTIVE_ROTATIONS] = [float(x) for x in np.ravel(kept)]
     follow_joints(obj, model, new_coefficients, kept, translation)
     obj[POSE_ROTATIONS] = [float(x) for x in np.ravel(kept)]
     obj[POSE_TRANSLATION] = [float(x) for x in np.ravel(translation)]
@@ -268,7 +279,7 @@ def rig_pose(obj, articulated, bone_names, coefficients):
     the user turned by hand included (so a slider keeps them); the stored pose when it has no rig.
     The root translation is its location in its rest frame, t = F₀ l₀, less the shift s = joint −
     rest head when the rest bones are not on the joints of `coefficients`: t = F₀ l₀ − s + Q₀ s."""
-    from ..shapespace.body_rig import pose_transforms, rotations_from_basis
+    from ..shapespace.body_rig import nearest_rotations, pose_transforms, rotations_from_basis
     from .mesh_bridge import armature_of, read_bone_pose, read_bone_rest
 
     armature = armature_of(obj)
@@ -277,7 +288,7 @@ def rig_pose(obj, articulated, bone_names, coefficients):
                 np.asarray(obj[POSE_TRANSLATION], dtype=np.float64))
     rest_heads, rest_frames = read_bone_rest(armature, bone_names)
     basis, locations = read_bone_pose(armature, bone_names)
-    rotations = rotations_from_basis(basis, rest_frames)
+    rotations = nearest_rotations(rotations_from_basis(basis, rest_frames))
     joints = articulated.joints(coefficients)
     world, _ = pose_transforms(joints, rotations, articulated.parents)
     shift = joints[0] - rest_heads[0]
@@ -286,26 +297,32 @@ def rig_pose(obj, articulated, bone_names, coefficients):
 
 def follow_joints(obj, model, coefficients, rotations=None, translation=None) -> None:
     """Pose the rig of a rigged projection with `rotations` (J, 3, 3; the stored pose if None) about
-    the joints the articulated space puts there for `coefficients`: the armature's rest bones are
-    moved onto the new joints (so a bone the user turns later pivots where the model's joint is),
-    then the pose is written in the moved bones' frames."""
-    from ..shapespace.body_rig import basis_from_rotations, bone_rest_matrices
-    from .mesh_bridge import armature_of, move_bone_rest, pose_armature
+    the joints the articulated space puts there for `coefficients`. While the rest bones are within
+    REST_DRIFT of those joints they stay, and each bone gets the location that makes it deform exactly
+    as the model's joint (body_rig.basis_about_rest): moving rest bones needs Edit Mode, which
+    re-evaluates and rebuilds the pose, the slowest part of a slider step. Beyond it the rest bones are
+    moved onto the joints, so a bone the user turns later pivots where the model's joint is."""
+    from ..shapespace.body_rig import basis_about_rest, bone_rest_matrices
+    from .mesh_bridge import armature_of, move_bone_rest, pose_armature, read_bone_rest
     from .project_shape import articulated_model
 
     armature = armature_of(obj)
     if armature is None:
         return  # the user removed the rig: the rest mesh still moved
-    articulated, tail_regressor, rolls, bone_names = articulated_model(model.space_path)
+    articulated, _, rolls, bone_names = articulated_model(model.space_path)
     if rotations is None:
         rotations = np.asarray(obj[POSE_ROTATIONS], dtype=np.float64).reshape(-1, 3, 3)
     if translation is None:
         translation = np.asarray(obj[POSE_TRANSLATION], dtype=np.float64)
     heads = articulated.joints(coefficients)
-    tails = np.asarray(tail_regressor, dtype=np.float64) @ articulated.rest(coefficients)
-    move_bone_rest(armature, bone_names, heads, tails, rolls)
-    frames = bone_rest_matrices(heads, tails, rolls)
-    pose_armature(armature, basis_from_rotations(rotations, frames), bone_names, translation)
+    rest_heads, rest_frames = read_bone_rest(armature, bone_names)
+    if np.linalg.norm(rest_heads - heads, axis=1).max() > REST_DRIFT:
+        tails = articulated.tails(coefficients)  # = tail regressor · rest mesh (articulated_model)
+        move_bone_rest(armature, bone_names, heads, tails, rolls, update=False)  # one evaluation, after the pose
+        rest_heads, rest_frames = heads, bone_rest_matrices(heads, tails, rolls)
+    basis, locations = basis_about_rest(heads, rotations, articulated.parents, translation, rest_heads, rest_frames)
+    # no evaluation here: the caller writes the rest mesh next, and one evaluation deforms both
+    pose_armature(armature, basis, bone_names, locations=locations, update=False)
 
 
 def bounded_slider_value(obj, name: str, value: float) -> tuple[float, str]:

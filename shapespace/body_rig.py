@@ -237,6 +237,40 @@ def rotations_from_basis(basis, rest_matrices) -> np.ndarray:
     return b @ np.asarray(basis) @ np.swapaxes(b, -1, -2)
 
 
+def nearest_rotations(matrices) -> np.ndarray:
+    """The rotations (..., 3, 3) nearest to `matrices` (polar factor U Vᵀ, det +1): float32 bone
+    matrices read back from Blender and chained along a skeleton drift off orthogonality (2e-4 at
+    the hands), and a location computed with Qᵀ as Q⁻¹ then misses by millimetres."""
+    u, _, vt = np.linalg.svd(np.asarray(matrices, dtype=np.float64))
+    d = np.sign(np.linalg.det(u @ vt))
+    u[..., :, 2] *= d[..., None]
+    return u @ vt
+
+
+def basis_about_rest(joints, rotations, parents, translation, rest_heads, rest_frames):
+    """(basis rotations (J, 3, 3), locations (J, 3)) that pose Blender bones whose rest heads and
+    frames are `rest_heads`/`rest_frames` (armature space) so that each deforms exactly as the
+    model's joint does about `joints` (J, 3): with D_j = [Q_j | P_j − Q_j J_j] the model's bone
+    transform and A_j = [F_j | H_j] the rest matrix, Blender's basis is B_j = A_j⁻¹ D_parent⁻¹ D_j A_j
+    (the root's parent transform is the identity). Rest bones on the joints need no locations
+    (except the root's translation); rest bones left behind by a shape change get the offsets that
+    carry them, so the rig need not be re-edited on every slider step."""
+    joints = np.asarray(joints, dtype=np.float64)
+    rotations = nearest_rotations(rotations)
+    parents = np.asarray(parents)
+    heads, frames = np.asarray(rest_heads, dtype=np.float64), np.asarray(rest_frames, dtype=np.float64)
+    q, p = pose_transforms(joints, rotations, parents, translation)
+    q = nearest_rotations(q)
+    t = p - np.einsum("jab,jb->ja", q, joints)
+    root = parents < 0
+    parent_q = np.where(root[:, None, None], np.eye(3), q[np.maximum(parents, 0)])
+    parent_t = np.where(root[:, None], 0.0, t[np.maximum(parents, 0)])
+    local = np.swapaxes(parent_q, -1, -2) @ q
+    offset = np.einsum("jba,jb->ja", parent_q, t - parent_t)
+    moved = np.einsum("jab,jb->ja", local, heads) + offset - heads
+    return basis_from_rotations(local, frames), np.einsum("jba,jb->ja", frames, moved)
+
+
 # --------------------------------------------------------------------------------------------------
 # Linear blend skinning
 

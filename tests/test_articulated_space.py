@@ -169,3 +169,48 @@ def test_bone_rest_matrices_match_blender(bpy, makehuman):
     blender_world = np.array([np.array(rig_object.pose.bones[name].matrix)[:3, :3] for name in rig.bone_names])
     assert np.abs(blender_heads - posed_heads).max() < 1e-4
     assert np.abs(blender_world - world @ ours).max() < 1e-4
+
+
+def test_rest_bones_off_their_joints_are_posed_to_deform_as_the_model(bpy, makehuman):
+    """A slider step leaves the rig's rest bones where they were (moving them needs Edit Mode) and
+    poses them with locations (body_rig.basis_about_rest): every bone must then deform exactly as
+    the model's joint about the new joints, read back from Blender's posed bones."""
+    import mathutils
+
+    from shapespace.makehuman import obj_to_blender
+
+    rig = body_rig.load_body_rig(makehuman.source, makehuman.vertex_count)
+    body = obj_to_blender(makehuman.base_vertices)
+    heads, tails = rig.heads(body), rig.tails(body)
+    armature = bpy.data.armatures.new("rig_offset")
+    rig_object = bpy.data.objects.new("rig_offset", armature)
+    bpy.context.scene.collection.objects.link(rig_object)
+    bpy.context.view_layer.objects.active = rig_object
+    bpy.ops.object.mode_set(mode="EDIT")
+    for j, name in enumerate(rig.bone_names):
+        bone = armature.edit_bones.new(name)
+        bone.head, bone.tail, bone.roll = heads[j], tails[j], float(rig.rolls[j])
+        bone.use_connect = False
+        if rig.parents[j] >= 0:
+            bone.parent = armature.edit_bones[rig.bone_names[rig.parents[j]]]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    rest_frames = np.array([np.array(armature.bones[name].matrix_local)[:3, :3] for name in rig.bone_names])
+    rng = np.random.default_rng(1)
+    joints = heads + rng.normal(scale=0.01, size=heads.shape)  # the shape moved; the rest bones did not
+    rotations = body_rig.axis_angle_to_matrix(rng.normal(size=(rig.joint_count, 3)) * 0.3)
+    translation = np.array([0.1, -0.2, 0.05])
+    basis, locations = body_rig.basis_about_rest(joints, rotations, rig.parents, translation, heads, rest_frames)
+    assert np.abs(locations[1:]).max() > 0.005  # the bones off their joints do need locations
+    for j, name in enumerate(rig.bone_names):
+        pose_bone = rig_object.pose.bones[name]
+        pose_bone.rotation_mode = "QUATERNION"
+        pose_bone.rotation_quaternion = mathutils.Matrix(basis[j].tolist()).to_quaternion()
+        pose_bone.location = locations[j].tolist()
+    bpy.context.view_layer.update()
+    posed = np.array([np.array(rig_object.pose.bones[name].matrix) for name in rig.bone_names])
+    rest = np.array([np.array(armature.bones[name].matrix_local) for name in rig.bone_names])
+    shown = posed @ np.linalg.inv(rest)
+    world, posed_joints = body_rig.pose_transforms(joints, rotations, rig.parents, translation)
+    assert np.abs(shown[:, :3, :3] - world).max() < 1e-4
+    carried = np.einsum("jab,jb->ja", shown[:, :3, :3], joints) + shown[:, :3, 3]
+    assert np.abs(carried - posed_joints).max() < 1e-4  # each joint lands where the model poses it
