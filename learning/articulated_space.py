@@ -35,7 +35,7 @@ Units are the meshes' (metres in Blender). Arrays go to model files through ``to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -766,6 +766,49 @@ def fit_articulated_space(vertices, parents, weights, joints=None, person_ids=No
         progress(1.0, f"learned {space.k} shape components and {len(pose_basis)} pose correctives")
     return ArticulatedSpace(mean, components, np.asarray(space.variances, dtype=np.float64), joint_mean, joint_basis,
                             parents, weights, pose_basis, tuple(joint_names), tail_mean, tail_basis)
+
+
+class LearningStopped(Exception):
+    """The caller's should_stop said so while learn_articulated_collection ran."""
+
+
+def learn_articulated_collection(stacked, parents, weights, head_regressor, rest_template, person_ids=None, *,
+                                 k: int | None = None, variance: float | None = None, joint_names=(),
+                                 progress=None, should_stop=lambda: False):
+    """Learn Shape Space (Articulated) on a collection: the space with all N−1 components, kept to `k`
+    (or to the share `variance` of the variance, 95% by default), then every training mesh placed in
+    it (its shape coordinates for attributes later, its pose for Generate). `progress(fraction, line)`;
+    raises LearningStopped once `should_stop()`. Returns (space, total variance of all components,
+    coefficients (N, k), poses (N, J, 3, 3) float32)."""
+    stacked = np.asarray(stacked, dtype=np.float64)
+    count = len(stacked)
+    report = progress or (lambda fraction, line: None)
+
+    def on_fit(fraction, line):
+        if should_stop():
+            raise LearningStopped
+        report(0.6 * fraction, line)
+
+    space = fit_articulated_space(stacked, parents, weights, joint_regressor=head_regressor,
+                                  rest_template=rest_template, person_ids=person_ids, k=count - 1,
+                                  joint_names=joint_names, progress=on_fit)
+    variances = np.asarray(space.variances, dtype=np.float64)
+    total = float(variances.sum())  # all N-1 components: every direction the unposed meshes vary in
+    if k is None:
+        cumulative = np.cumsum(variances) / total
+        k = int(np.searchsorted(cumulative, (0.95 if variance is None else variance) - 1e-12) + 1)
+    k = max(1, min(int(k), len(variances)))
+    space = replace(space, components=space.components[:k], variances=variances[:k],
+                    joint_basis=space.joint_basis[:k])
+    coefficients, poses = [], []
+    for i, vertices in enumerate(stacked):
+        if should_stop():
+            raise LearningStopped
+        c, rotations, _, _ = space.fit(vertices, iterations=4)
+        coefficients.append(c)
+        poses.append(rotations)
+        report(0.6 + 0.4 * (i + 1) / count, f"placed mesh {i + 1}/{count} in it")
+    return space, total, np.array(coefficients), np.asarray(poses, dtype=np.float32)
 
 
 def rest_height(vertices) -> float:

@@ -589,10 +589,88 @@ def run_light_fields(arrays: dict, spec: dict, workdir: Path) -> dict:
     return {"type": "done", "stop_reason": "finished", "ok": True, "message": "described", "metrics": {}}
 
 
+RESULT_FILE = "result.npz"  # what a computing task (no model file) leaves for the add-on, written by write_archive
+
+
+def run_articulated_space(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Learn Shape Space (Articulated): learning.articulated_space.learn_articulated_collection on the
+    collection's meshes and rig; the space, its total variance, the training meshes' coefficients and
+    poses go to RESULT_FILE."""
+    from .articulated_space import LearningStopped, learn_articulated_collection
+    from .model_files import write_archive
+
+    cancel = workdir / "cancel"
+
+    def progress(fraction, line):
+        emit({"type": "progress", "fraction": fraction, "short": f"articulated space: {line}", "line": line})
+
+    try:
+        space, total, coefficients, poses = learn_articulated_collection(
+            arrays["stacked"], arrays["parents"], arrays["weights"], arrays["head_regressor"], arrays["rest_template"],
+            arrays["person_ids"] if "person_ids" in arrays else None, k=spec.get("k"), variance=spec.get("variance"),
+            joint_names=tuple(spec["bone_names"]), progress=progress, should_stop=cancel.exists)
+    except LearningStopped:
+        return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+    result = {name: array for name, array in space.to_arrays().items() if name != "joint_names"}
+    result |= {"total_variance": np.array([total]), "coefficients": coefficients, "poses": poses}
+    write_archive(workdir / RESULT_FILE, result, {"kind": "articulated_space_result"})
+    return {"type": "done", "stop_reason": "finished", "ok": True, "message": "learned", "metrics": {}}
+
+
+def run_template_fit(arrays: dict, spec: dict, workdir: Path) -> dict:
+    """Fit Template (Learn Shape Space): the template deformed onto every shape, a shape whose fit
+    misses by more than `max_residual` of its size (or has no surface) left out by name. To
+    RESULT_FILE: the fitted vertices of the kept shapes, their indices and residual ratios, and the
+    refused shapes' indices and ratios (−1: no surface)."""
+    from shapespace.mesh_arrays import MeshArrays
+    from shapespace.template_fitting import FitSettings, fit_template
+
+    from .model_files import write_archive
+
+    cancel = workdir / "cancel"
+    shapes = meshes_from_arrays(arrays, spec["shape_names"])
+    template = MeshArrays(spec["template_name"], arrays["template_vertices"], arrays["template_face_sizes"],
+                          arrays["template_corners"])
+    settings = FitSettings(**{key: tuple(value) if isinstance(value, list) else value
+                              for key, value in spec["settings"].items()})
+    ends = np.cumsum(arrays["marker_counts"])
+    kept, fitted, residuals, refused, refused_ratios = [], [], [], [], []
+    for i, shape in enumerate(shapes):
+        if cancel.exists():
+            return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": "cancelled"}
+        start = ends[i] - arrays["marker_counts"][i]
+        template_markers = arrays["marker_template"][start:ends[i]] if ends[i] > start else None
+        target_markers = arrays["marker_target"][start:ends[i]] if ends[i] > start else None
+        try:
+            fit = fit_template(template, shape, settings, template_markers, target_markers)
+        except ValueError as error:  # e.g. a shape without surface: left out, by name
+            refused.append(i)
+            refused_ratios.append(-1.0)
+            print(f"[Design Space] '{shape.name}' was left out: {error}", file=sys.stderr)
+            continue
+        if fit.residual_ratio > float(spec["max_residual"]):
+            refused.append(i)
+            refused_ratios.append(fit.residual_ratio)
+        else:
+            kept.append(i)
+            fitted.append(fit.vertices)
+            residuals.append(fit.residual_ratio)
+        line = f"fitted {i + 1}/{len(shapes)}: '{shape.name}' residual {100 * fit.residual_ratio:.2f}%"
+        emit({"type": "progress", "fraction": (i + 1) / len(shapes), "short": line, "line": line})
+    vertex_count = len(template.vertices)
+    write_archive(workdir / RESULT_FILE, {
+        "vertices": np.asarray(fitted, np.float32).reshape(len(fitted), vertex_count, 3),
+        "kept": np.asarray(kept, np.int64), "residuals": np.asarray(residuals, np.float64),
+        "refused": np.asarray(refused, np.int64), "refused_ratios": np.asarray(refused_ratios, np.float64)},
+        {"kind": "template_fit_result"})
+    return {"type": "done", "stop_reason": "finished", "ok": True, "message": "fitted", "metrics": {}}
+
+
 TASKS = {"attribute_predictor": run_attribute_predictor, "multiview_classifier": run_multiview_classifier,
          "view_network": run_view_network,
          "sketch_retrieval": run_sketch_retrieval, "volumetric_model": run_volumetric_model,
-         "light_fields": run_light_fields}
+         "light_fields": run_light_fields, "articulated_space": run_articulated_space,
+         "template_fit": run_template_fit}
 
 
 def main(argv) -> int:

@@ -12,17 +12,18 @@ meshes); the report says which and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import bpy
 import numpy as np
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from .background_jobs import Job, Progress, runner, start_and_report
+from .background_jobs import runner, start_and_report
 from .image_bridge import write_image
 from .mesh_bridge import (SceneWriter, collection_objects, read_collection, read_markers, read_shape,
                           set_custom_properties, shape_roots, unapplied_transform, write_shape_keys)
 from .model_store import add_model_entry, new_model_path, stored_path
+from .worker_jobs import WorkerJob
 from .operator_support import reports_errors
 
 KEY_SIGMAS = 3.0  # a component's shape key at value 1 is the mean moved by 3 standard deviations
@@ -432,59 +433,33 @@ def prepare_articulated_space(context, collection, k: int | None, variance: floa
                                input_notes(collection, shapes))
 
 
-class _Stopped(Exception):
-    """Cancel pressed while the articulated space was being learned."""
-
-
-class ArticulatedSpaceJob(Job):
-    """Learns the articulated space off the main thread (unposing, correctives, PCA, joints, then
-    placing every training mesh in it), then writes the rigged mean body."""
+class ArticulatedSpaceJob(WorkerJob):
+    """Learns the articulated space in the worker process (unposing, correctives, PCA, joints, then
+    placing every training mesh in it: 20–40 s that would make the window stutter on a thread), then
+    writes the rigged mean body."""
 
     def __init__(self, collection_name, shapes, stacked, rig, rig_note, person_ids, spread, k, variance, notes):
-        self.label = f"Learn articulated space of '{collection_name}'"
-        self.push_undo = True
-        self.collection_name, self.shapes, self.stacked, self.rig = collection_name, shapes, stacked, rig
-        self.rig_note, self.person_ids, self.spread = rig_note, person_ids, spread
-        self.k, self.variance, self.notes = k, variance, notes
+        self.collection_name, self.shapes, self.rig = collection_name, shapes, rig
+        self.rig_note, self.spread, self.notes = rig_note, spread, notes
+        arrays = {"stacked": np.asarray(stacked, dtype=np.float64), "parents": np.asarray(rig.parents),
+                  "weights": np.asarray(rig.weights, dtype=np.float32), "head_regressor": rig.head_regressor,
+                  "rest_template": np.asarray(rig.rest_template, dtype=np.float64)}
+        if person_ids is not None:
+            arrays["person_ids"] = np.asarray(person_ids, dtype=np.int64)
+        super().__init__(f"Learn articulated space of '{collection_name}'", arrays, {
+            "task": "articulated_space", "k": k, "variance": variance, "bone_names": list(rig.bone_names)})
+        print(f"[Design Space] learning an articulated space of {len(stacked)} meshes (one joint in four turns "
+              f"{spread:.0f}° or more)")
 
     def work(self, report, should_stop):
-        from ..learning.articulated_space import fit_articulated_space
+        from ..learning.articulated_space import ArticulatedSpace
 
-        rig, stacked, count = self.rig, self.stacked, len(self.stacked)
-
-        def progress(fraction, line):
-            if should_stop():
-                raise _Stopped
-            report(Progress(0.6 * fraction, f"articulated space: {line}", {"line": line}))
-
-        print(f"[Design Space] learning an articulated space of {count} meshes (one joint in four turns "
-              f"{self.spread:.0f}° or more)")
-        try:
-            articulated = fit_articulated_space(
-                stacked, rig.parents, rig.weights, joint_regressor=rig.head_regressor,
-                rest_template=rig.rest_template, person_ids=self.person_ids, k=count - 1,
-                joint_names=rig.bone_names, progress=progress)
-        except _Stopped:
+        outcome = super().work(report, should_stop)
+        if outcome.cancelled:
             return None
-        variances = np.asarray(articulated.variances, dtype=np.float64)
-        total = float(variances.sum())  # all N-1 components: every direction the unposed meshes vary in
-        k = self.k
-        if k is None:
-            cumulative = np.cumsum(variances) / total
-            k = int(np.searchsorted(cumulative, (0.95 if self.variance is None else self.variance) - 1e-12) + 1)
-        k = max(1, min(k, len(variances)))
-        articulated = replace(articulated, components=articulated.components[:k], variances=variances[:k],
-                              joint_basis=articulated.joint_basis[:k])
-        coefficients, poses = [], []
-        for i, vertices in enumerate(stacked):  # shape coordinates for attributes later, poses for Generate
-            if should_stop():
-                return None
-            c, rotations, _, _ = articulated.fit(vertices, iterations=4)
-            coefficients.append(c)
-            poses.append(rotations)
-            line = f"placed mesh {i + 1}/{count} in it"
-            report(Progress(0.6 + 0.4 * (i + 1) / count, f"articulated space: {line}", {"line": line}))
-        return articulated, total, np.array(coefficients), np.asarray(poses, dtype=np.float32)
+        arrays = self.result_arrays()
+        space = ArticulatedSpace.from_arrays(arrays | {"joint_names": np.array(list(self.rig.bone_names))})
+        return space, float(arrays["total_variance"][0]), arrays["coefficients"], arrays["poses"]
 
     def apply(self, context, result):
         from ..learning.shape_space import ShapeSpace
@@ -504,12 +479,10 @@ class ArticulatedSpaceJob(Job):
                                 finish=lambda made: attach_rig(made, articulated, rig.tail_regressor, rig.rolls,
                                                                rig.bone_names, np.zeros(k)))
         self.applied = True
+        self._clean()
         message = (f"Learned '{obj.name}': {space.k} components explain {100 * space.explained_ratio.sum():.1f}% "
                    f"of the variance; {alignment_note}")
         return ('WARNING' if self.notes else 'INFO'), "; ".join([message] + self.notes)
-
-    def discard(self, reason: str) -> None:
-        pass  # nothing is written before apply
 
 
 def attach_rig(obj, articulated, tail_regressor, rolls, bone_names, coefficients, rotations=None,
@@ -546,44 +519,45 @@ class FitOutcome:
     cancelled: bool = False
 
 
-class TemplateFitJob(Job):
-    """Fits the template to every shape off the main thread, then learns the space on it."""
+class TemplateFitJob(WorkerJob):
+    """Fits the template to every shape in the worker process (a second or two per shape), then
+    learns the space on the fits here."""
 
     def __init__(self, collection_name, template, shapes, markers, settings, max_residual, alignment, k, variance,
                  notes):
-        self.label = f"Fit template to '{collection_name}'"
-        self.push_undo = True
-        self.collection_name, self.template, self.shapes, self.markers = collection_name, template, shapes, markers
-        self.settings, self.max_residual = settings, max_residual
-        self.alignment, self.k, self.variance, self.notes = alignment, k, variance, notes
+        from dataclasses import asdict
+
+        from .worker_jobs import job_arrays
+
+        self.collection_name, self.template, self.shapes = collection_name, template, shapes
+        self.max_residual, self.alignment, self.k, self.variance, self.notes = max_residual, alignment, k, variance, notes
+        arrays = job_arrays(shapes, np.zeros((len(shapes), 1), np.float32))
+        counts = [0 if indices is None else len(indices) for indices, _ in markers]
+        arrays |= {"template_vertices": template.vertices, "template_face_sizes": template.face_sizes,
+                   "template_corners": template.corner_vertices, "marker_counts": np.asarray(counts, np.int64),
+                   "marker_template": np.asarray([v for indices, _ in markers if indices is not None for v in indices],
+                                                 np.int64),
+                   "marker_target": np.concatenate([np.asarray(t, np.float64).reshape(-1, 3) for indices, t in markers
+                                                    if indices is not None] or [np.zeros((0, 3))])}
+        super().__init__(f"Fit template to '{collection_name}'", arrays, {
+            "task": "template_fit", "shape_names": [s.name for s in shapes], "template_name": template.name,
+            "settings": asdict(settings), "max_residual": float(max_residual)})
 
     def work(self, report, should_stop):
-        from ..shapespace.template_fitting import fit_template
-
-        outcome = FitOutcome([], [], [], [])
-        for i, shape in enumerate(self.shapes):
-            if should_stop():
-                outcome.cancelled = True
-                return outcome
-            template_markers, target_markers = self.markers[i]
-            try:
-                fit = fit_template(self.template, shape, self.settings, template_markers, target_markers)
-            except ValueError as error:  # e.g. a shape without surface: left out, by name
-                outcome.refused.append((shape.name, float("inf")))
-                print(f"[Design Space] '{shape.name}' was left out: {error}")
-                continue
-            if fit.residual_ratio > self.max_residual:
-                outcome.refused.append((shape.name, fit.residual_ratio))
-            else:
-                outcome.vertices.append(fit.vertices)
-                outcome.names.append(shape.name)
-                outcome.residuals.append(fit.residual_ratio)
-            line = f"fitted {i + 1}/{len(self.shapes)}: '{shape.name}' residual {100 * fit.residual_ratio:.2f}%"
-            report(Progress((i + 1) / len(self.shapes), line, {"line": line}))
-        return outcome
+        outcome = super().work(report, should_stop)
+        if outcome.cancelled:
+            return FitOutcome([], [], [], [], cancelled=True)
+        arrays = self.result_arrays()
+        names = [s.name for s in self.shapes]
+        refused = [(names[i], float("inf") if r < 0 else float(r))
+                   for i, r in zip(arrays["refused"], arrays["refused_ratios"])]
+        return FitOutcome(list(arrays["vertices"]), [names[i] for i in arrays["kept"]], list(arrays["residuals"]),
+                          refused)
 
     def apply(self, context, outcome: FitOutcome):
         from ..learning.shape_space import fit_shape_space
+
+        self._clean()  # the fits were read in work
 
         refused = ", ".join(f"'{n}' ({100 * r:.1f}%)" if np.isfinite(r) else f"'{n}' (no surface)"
                             for n, r in outcome.refused)
@@ -604,9 +578,6 @@ class TemplateFitJob(Job):
         if refused:
             return 'WARNING', f"{message}; left out, did not fit: {refused}"
         return ('WARNING' if self.notes else 'INFO'), "; ".join([message] + self.notes)
-
-    def discard(self, reason: str) -> None:
-        pass  # nothing is written before apply
 
 
 def start_template_fit(operator, context, collection, template_obj, alignment, k, variance, max_residual):

@@ -18,7 +18,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .mesh_bridge import add_to_positions, set_custom_properties
+from .mesh_bridge import add_to_positions, armature_of, set_custom_properties
 from .model_store import absolute_path, active_model, stored_path
 
 COEFFICIENTS = "shape_space_coefficients"
@@ -280,7 +280,7 @@ def rig_pose(obj, articulated, bone_names, coefficients):
     The root translation is its location in its rest frame, t = F₀ l₀, less the shift s = joint −
     rest head when the rest bones are not on the joints of `coefficients`: t = F₀ l₀ − s + Q₀ s."""
     from ..shapespace.body_rig import nearest_rotations, pose_transforms, rotations_from_basis
-    from .mesh_bridge import armature_of, read_bone_pose, read_bone_rest
+    from .mesh_bridge import read_bone_pose, read_bone_rest
 
     armature = armature_of(obj)
     if armature is None:
@@ -303,7 +303,7 @@ def follow_joints(obj, model, coefficients, rotations=None, translation=None) ->
     re-evaluates and rebuilds the pose, the slowest part of a slider step. Beyond it the rest bones are
     moved onto the joints, so a bone the user turns later pivots where the model's joint is."""
     from ..shapespace.body_rig import basis_about_rest, bone_rest_matrices
-    from .mesh_bridge import armature_of, move_bone_rest, pose_armature, read_bone_rest
+    from .mesh_bridge import move_bone_rest, pose_armature, read_bone_rest
     from .project_shape import articulated_model
 
     armature = armature_of(obj)

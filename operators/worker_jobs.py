@@ -130,6 +130,15 @@ class WorkerJob(Job):
             raise (ImportError if final["kind"] == "ImportError" else ValueError)(final["message"])
         return TrainingOutcome(final, _load_curves(self.workdir))
 
+    def result_arrays(self) -> dict:
+        """The arrays a computing task (no model file) left in the job folder: learning.worker.RESULT_FILE,
+        read like any archive (sizes checked, nothing unpickled)."""
+        from ..learning.model_files import read_archive
+        from ..learning.worker import RESULT_FILE
+
+        arrays, _, _ = read_archive(self.workdir / RESULT_FILE, "job file")
+        return arrays
+
     def discard(self, reason: str) -> None:
         self._clean()  # whatever the worker made only ever existed in the job's own folder
 

@@ -272,12 +272,16 @@ def test_a_skeleton_is_learned_from_a_collection_that_is_not_makehuman(bpy, addo
         unseen = writer.mesh_object(MeshArrays("unseen tube", meshes[4, 0], sizes, corners),
                                     bpy.context.scene.collection)
     bpy.context.scene.design_space.training_collection = collection
-    # the learning job: progress as it goes, and Cancel stops it before anything is written
-    job = addon.operators.learn_shape_space.prepare_articulated_space(bpy.context, collection, 3, None)
-    fractions = []
+    # the learning job (in the worker process): progress as it goes, Cancel stops it, its folder goes
+    prepare = addon.operators.learn_shape_space.prepare_articulated_space
+    job, fractions = prepare(bpy.context, collection, 3, None), []
     assert job.work(lambda progress: fractions.append(progress.fraction), lambda: False) is not None
     assert len(fractions) >= 16 and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
-    assert job.work(lambda progress: None, lambda: True) is None
+    job.discard("done")
+    stopped = prepare(bpy.context, collection, 3, None)
+    assert stopped.work(lambda progress: None, lambda: True) is None
+    stopped.discard("cancelled")
+    assert not job.workdir.exists() and not stopped.workdir.exists()
     capfd.readouterr()
     assert bpy.ops.design_space.learn_shape_space(alignment='ARTICULATED', component_mode='COUNT',
                                                   components=3) == {'FINISHED'}
