@@ -131,6 +131,23 @@ def test_bad_input_names_the_problem(learned):
         fit_articulated_space(learn[:2], bodies.parents[::-1], bodies.weights, bodies.joints_rest[:2])
 
 
+def _armature(bpy, rig, heads, tails, name):
+    """An armature object built in Blender from the rig's bones (unconnected, as write_armature makes them)."""
+    armature = bpy.data.armatures.new(name)
+    rig_object = bpy.data.objects.new(name, armature)
+    bpy.context.scene.collection.objects.link(rig_object)
+    bpy.context.view_layer.objects.active = rig_object
+    bpy.ops.object.mode_set(mode="EDIT")
+    for j, bone_name in enumerate(rig.bone_names):
+        bone = armature.edit_bones.new(bone_name)
+        bone.head, bone.tail, bone.roll = heads[j], tails[j], float(rig.rolls[j])
+        bone.use_connect = False
+        if rig.parents[j] >= 0:
+            bone.parent = armature.edit_bones[rig.bone_names[rig.parents[j]]]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return rig_object
+
+
 def test_bone_rest_matrices_match_blender(bpy, makehuman):
     """The rig's bones built in Blender (head, tail, roll) have the rest orientation body_rig computes,
     and a basis rotation set on a pose bone turns it as rotations_from_basis says: what an operator
@@ -140,17 +157,8 @@ def test_bone_rest_matrices_match_blender(bpy, makehuman):
     rig = body_rig.load_body_rig(makehuman.source, makehuman.vertex_count)
     body = obj_to_blender(makehuman.base_vertices)
     heads, tails = rig.heads(body), rig.tails(body)
-    armature = bpy.data.armatures.new("rig_check")
-    rig_object = bpy.data.objects.new("rig_check", armature)
-    bpy.context.scene.collection.objects.link(rig_object)
-    bpy.context.view_layer.objects.active = rig_object
-    bpy.ops.object.mode_set(mode="EDIT")
-    for j, name in enumerate(rig.bone_names):
-        bone = armature.edit_bones.new(name)
-        bone.head, bone.tail, bone.roll = heads[j], tails[j], float(rig.rolls[j])
-        if rig.parents[j] >= 0:
-            bone.parent = armature.edit_bones[rig.bone_names[rig.parents[j]]]
-    bpy.ops.object.mode_set(mode="OBJECT")
+    rig_object = _armature(bpy, rig, heads, tails, "rig_check")
+    armature = rig_object.data
     blender_rest = np.array([np.array(armature.bones[name].matrix_local)[:3, :3] for name in rig.bone_names])
     ours = body_rig.bone_rest_matrices(heads, tails, rig.rolls)
     assert np.abs(blender_rest - ours).max() < 1e-4
@@ -182,18 +190,8 @@ def test_rest_bones_off_their_joints_are_posed_to_deform_as_the_model(bpy, makeh
     rig = body_rig.load_body_rig(makehuman.source, makehuman.vertex_count)
     body = obj_to_blender(makehuman.base_vertices)
     heads, tails = rig.heads(body), rig.tails(body)
-    armature = bpy.data.armatures.new("rig_offset")
-    rig_object = bpy.data.objects.new("rig_offset", armature)
-    bpy.context.scene.collection.objects.link(rig_object)
-    bpy.context.view_layer.objects.active = rig_object
-    bpy.ops.object.mode_set(mode="EDIT")
-    for j, name in enumerate(rig.bone_names):
-        bone = armature.edit_bones.new(name)
-        bone.head, bone.tail, bone.roll = heads[j], tails[j], float(rig.rolls[j])
-        bone.use_connect = False
-        if rig.parents[j] >= 0:
-            bone.parent = armature.edit_bones[rig.bone_names[rig.parents[j]]]
-    bpy.ops.object.mode_set(mode="OBJECT")
+    rig_object = _armature(bpy, rig, heads, tails, "rig_offset")
+    armature = rig_object.data
     rest_frames = np.array([np.array(armature.bones[name].matrix_local)[:3, :3] for name in rig.bone_names])
     rng = np.random.default_rng(1)
     joints = heads + rng.normal(scale=0.01, size=heads.shape)  # the shape moved; the rest bones did not
