@@ -26,30 +26,57 @@ def active_recognition_entry(scene):
     return entry if entry is not None and entry.kind in RECOGNITION_KINDS else None
 
 
+def _model_file(entry) -> Path:
+    path = Path(absolute_path(entry.filepath))
+    if not path.is_file():
+        raise ValueError(f"The model file of '{entry.name}' is missing ({path}); train it again or load the file "
+                         "with Load Model File")
+    return path
+
+
+def _check_layout(entry, metadata) -> None:
+    """A multi-view network compares light fields of one layout: refuse another by name."""
+    from ..shapespace.light_field import LIGHT_FIELD_LAYOUT
+
+    layout = metadata["info"].get("layout", "")
+    if layout != LIGHT_FIELD_LAYOUT:
+        raise ValueError(f"'{entry.name}' was trained on light fields of another layout ({layout or 'unknown'}; "
+                         f"this Design Space computes {LIGHT_FIELD_LAYOUT}); train it again on '{entry.collection}'")
+
+
 def load_recognition_model(entry):
     """(model, metadata, extra arrays) of a recognition entry, loaded once per file version."""
     from ..learning.multiview import MultiViewClassifier
     from ..learning.view_network import ViewNetwork
 
-    path = Path(absolute_path(entry.filepath))
-    if not path.is_file():
-        raise ValueError(f"The model file of '{entry.name}' is missing ({path}); train it again or load the file "
-                         "with Load Model File")
+    path = _model_file(entry)
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _models:
         _models.clear()
         loader = ViewNetwork.load if entry.kind == "view_network" else MultiViewClassifier.load
         loaded = loader(path)
         if entry.kind == "view_network":
-            from ..shapespace.light_field import LIGHT_FIELD_LAYOUT
-
-            layout = loaded[1]["info"].get("layout", "")
-            if layout != LIGHT_FIELD_LAYOUT:
-                raise ValueError(f"'{entry.name}' was trained on light fields of another layout ({layout or 'unknown'}; "
-                                 f"this Design Space computes {LIGHT_FIELD_LAYOUT}); train it again on "
-                                 f"'{entry.collection}'")
+            _check_layout(entry, loaded[1])
         _models[key] = loaded
     return _models[key]
+
+
+_metrics: dict = {}
+
+
+def view_metric_of(entry):
+    """(ViewMetric, metadata) of a multi-view network entry: its retrieval metric alone, read once per
+    file version with numpy (Find Similar needs no PyTorch)."""
+    from ..learning.view_network import load_view_metric
+
+    path = _model_file(entry)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _metrics:
+        _metrics.clear()
+        metric, metadata = load_view_metric(path)
+        _check_layout(entry, metadata)
+        _metrics[key] = (metric, metadata)
+    return _metrics[key]
 
 
 def active_classifier(context):

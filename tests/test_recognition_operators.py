@@ -17,7 +17,7 @@ def families(bpy):
     return root
 
 
-def test_train_classify_and_find_similar(bpy, families):
+def test_train_classify_and_find_similar(bpy, families, monkeypatch, capfd):
     settings = bpy.context.scene.design_space
     assert bpy.ops.design_space.train_classifier(epochs=40, copies=1) == {'FINISHED'}
     entry = settings.models[settings.active_model_index]
@@ -49,6 +49,13 @@ def test_train_classify_and_find_similar(bpy, families):
     assert scores == sorted(scores, reverse=True)
     assert bpy.ops.design_space.find_similar(count=4, method='LEARNED') == {'FINISHED'}
     assert sum(bpy.data.objects[m.name]["category"] == "vase" for m in settings.matches) >= 3
+    learned = [(m.name, round(m.score, 4)) for m in settings.matches]
+    # the learned metric is read from the model file with numpy: the same matches without PyTorch
+    monkeypatch.setitem(sys.modules, "torch", None)
+    capfd.readouterr()
+    assert bpy.ops.design_space.find_similar(count=4, method='AUTO') == {'FINISHED'}
+    assert [(m.name, round(m.score, 4)) for m in settings.matches] == learned
+    assert "by light field + learned metric" in capfd.readouterr().out
 
 
 def test_find_similar_without_training_or_torch_on_the_hard_benchmark(bpy, addon, monkeypatch):

@@ -86,7 +86,7 @@ def test_classifier_beats_softmax_regression_on_the_light_field(benchmark, train
     assert accuracy >= 0.90 and accuracy > baseline_accuracy, (accuracy, baseline_accuracy)
 
 
-def test_retrieval_of_unseen_classes_light_field_beats_d2_and_learned_keeps_up(benchmark, trained):
+def test_retrieval_of_unseen_classes_learned_metric_beats_light_field_beats_d2(benchmark, trained):
     bench, descriptors, _ = benchmark
     network, metrics, _ = trained
     labels = bench.labels
@@ -104,11 +104,43 @@ def test_retrieval_of_unseen_classes_light_field_beats_d2_and_learned_keeps_up(b
     print({name: {k: round(v, 3) for k, v in s.items()} for name, s in scores.items()})
     for measure in ("nn", "dcg"):
         assert scores["light field"][measure] > scores["D2"][measure] + 0.05, (measure, scores)
-    # Not yet what the issue asks (learned > light field): on unseen classes the learned residual is level with
-    # the light field on DCG (0.718 vs 0.719) and below it on NN (0.71 vs 0.76), so find_similar's automatic
-    # method stays training-free. Guarded here so that a broken network (random residuals) fails.
-    assert scores["learned"]["dcg"] >= scores["light field"]["dcg"] - 0.03, scores
-    assert scores["learned"]["nn"] >= scores["light field"]["nn"] - 0.08, scores
+    # Measured here (12 training shapes a class, 128 queries): NN 0.961 → 0.977, first tier 0.584 → 0.630,
+    # DCG 0.868 → 0.887; at the bench's scale NN 0.956 → 0.966, DCG 0.894 → 0.911.
+    assert scores["learned"]["nn"] >= scores["light field"]["nn"], scores
+    assert scores["learned"]["dcg"] > scores["light field"]["dcg"] + 0.01, scores
+    assert scores["learned"]["ft"] > scores["light field"]["ft"] + 0.03, scores
+
+
+def test_learned_metric_discounts_what_varies_within_classes():
+    """Classes never seen by the metric are told apart better once the numbers that vary within classes
+    (the same in every class: nuisance) are discounted, and pairs are matched under the best rotation."""
+    from learning.view_network import fit_view_metric, matched_view_differences
+    from shapespace.canonical_pose import icosahedral_view_permutations
+
+    rng = np.random.default_rng(0)
+    features, views = 12, 20
+
+    def shapes(classes, per_class):
+        centres = rng.normal(size=(classes, views, features)) * np.r_[np.ones(6), np.full(6, 0.3)]
+        labels = np.repeat(np.arange(classes), per_class)
+        nuisance = rng.normal(size=(len(labels), views, features)) * np.r_[np.full(6, 1.5), np.full(6, 0.1)]
+        x = (centres[labels] + nuisance).astype(np.float32)
+        turns = icosahedral_view_permutations()[rng.integers(0, 60, len(labels))]
+        return np.take_along_axis(x, turns[:, :, None], axis=1), labels  # each shape in its own rotation
+
+    seen_x, seen_y = shapes(10, 12)
+    metric = fit_view_metric(seen_x, seen_y)
+    unseen_x, unseen_y = shapes(6, 12)
+    plain = retrieval_scores(light_field_distance_matrix(unseen_x), unseen_y, unseen_y, np.arange(len(unseen_y)))
+    learned = retrieval_scores(light_field_distance_matrix(unseen_x @ metric), unseen_y, unseen_y,
+                               np.arange(len(unseen_y)))
+    # measured: first tier 0.69 → 1.0, DCG 0.92 → 1.0
+    assert learned["ft"] > plain["ft"] + 0.2 and learned["dcg"] > plain["dcg"] + 0.05, (plain, learned)
+    assert learned["nn"] >= plain["nn"], (plain, learned)
+    # a shape against a turned copy of itself: matched exactly, zero difference
+    turned = seen_x[:1][:, icosahedral_view_permutations()[17]]
+    differences, distances = matched_view_differences(np.concatenate([turned, seen_x[:1]]), [0], [1])
+    assert distances[0] < 1e-8 and np.abs(differences).max() < 1e-5
 
 
 def test_stratified_split_keeps_every_class_in_training():
@@ -127,3 +159,24 @@ def test_softmax_regression_learns_separable_classes():
     assert (model.predict(x[200:]) == y[200:]).mean() > 0.95
     p = model.probabilities(x[200:])
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_model_file_keeps_the_learned_metric_and_refuses_the_older_residual_network(tmp_path, torch_one_thread):
+    from learning.model_files import save_model_file
+    from learning.view_network import VIEW_NETWORK_KIND, ViewNetwork
+
+    network = ViewNetwork.create(["a", "b"], 20, 72)
+    network.net.metric.copy_(torch_one_thread.randn(72, 72))
+    network.net.rms.fill_(2.0)
+    views = np.random.default_rng(0).random((3, 20, 72)).astype(np.float32)
+    network.save(tmp_path / "new.npz")
+    loaded, _, _ = ViewNetwork.load(tmp_path / "new.npz")
+    np.testing.assert_allclose(loaded.view_descriptors(views), network.view_descriptors(views), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(network.view_descriptors(views), views / 2.0 @ network.net.metric.numpy(), rtol=1e-5,
+                               atol=1e-5)
+    arrays = {f"net.{k}": v.numpy() for k, v in network.net.state_dict().items() if k != "metric"}
+    save_model_file(tmp_path / "old.npz", VIEW_NETWORK_KIND, arrays, attribute_names=["a", "b"],
+                    info={"views": 20, "features": 72, "vote": "network", "library_names": []})
+    with pytest.raises(ValueError, match=r"old\.npz' holds a multi-view network from an older version .*train the "
+                                         r"classifier again"):
+        ViewNetwork.load(tmp_path / "old.npz")
