@@ -234,16 +234,43 @@ def makehuman_rig() -> MakeHumanRig:
 RIGID_FIT_SHARE = 0.005
 MANY_BONES = 40
 JOINT_NEIGHBOURS = 16  # a learned joint is regressed as a Gaussian-weighted centroid of this many nearby vertices
+JOINT_SUPPORT = 512  # nearest vertices a joint's regressor row may use
+JOINT_WEIGHT_NORM = 2.0  # Σ|w| a joint's regressor row may reach to land on the joint (1: a plain weighted mean)
 
 
 def _neighbourhood_rows(reference, centres) -> np.ndarray:
-    """(len(centres), V) rows that average the vertices around each centre (weights exp(−d²/σ²),
-    σ the distance to the JOINT_NEIGHBOURS-th nearest vertex): a linear joint regressor that moves
-    with the mesh's shape."""
+    """(len(centres), V) rows over the vertices around each centre that reproduce the centre exactly on
+    `reference` (rows · reference = centre, each row summing to one) and move with the mesh's shape:
+    Gaussian weights exp(−d²/σ²) on the JOINT_SUPPORT nearest vertices, then the smallest change that makes their affine combination land on the
+    centre (a joint inside a limb is not the centroid of the skin around it) — as far as that needs no
+    more than JOINT_WEIGHT_NORM of weight."""
+    reference, centres = np.asarray(reference, np.float64), np.asarray(centres, np.float64)
     distances = np.linalg.norm(reference[None] - centres[:, None], axis=2)  # (J, V): tens × thousands
-    sigma = np.maximum(np.sort(distances, axis=1)[:, min(JOINT_NEIGHBOURS, distances.shape[1] - 1)], 1e-9)
-    rows = np.exp(-(distances / sigma[:, None]) ** 2)
-    return rows / rows.sum(axis=1, keepdims=True)
+    support = np.argsort(distances, axis=1)[:, :min(JOINT_SUPPORT, distances.shape[1])]
+    near = np.take_along_axis(distances, support, axis=1)
+    # σ reaches past the nearest skin to the far side of a limb (2.5× the nearest vertex's distance),
+    # and never below the JOINT_NEIGHBOURS-th neighbour's (a joint on the surface)
+    sigma = np.maximum(np.maximum(2.5 * near[:, 0], near[:, min(JOINT_NEIGHBOURS, near.shape[1] - 1)]), 1e-9)
+    weights = np.exp(-(near / sigma[:, None]) ** 2)
+    weights /= weights.sum(axis=1, keepdims=True)
+    # minimum-norm δ with Σδ = 0 and Σ(w+δ)(v − c) = 0: δ = Aᵀ(AAᵀ)⁻¹r, A = [(v − c)ᵀ; 1ᵀ], in units of σ
+    offsets = (reference[support] - centres[:, None]) / sigma[:, None, None]
+    a = np.concatenate([np.swapaxes(offsets, 1, 2), np.ones((len(centres), 1, support.shape[1]))], axis=1)
+    residual = np.concatenate([-np.einsum("jk,jkc->jc", weights, offsets), np.zeros((len(centres), 1))], axis=1)
+    gram = a @ np.swapaxes(a, 1, 2) + 1e-9 * np.eye(4)  # a flat neighbourhood keeps the Gaussian's offset
+    change = np.einsum("jak,ja->jk", a, np.linalg.solve(gram, residual[..., None])[..., 0])
+    # A centre off to one side of its neighbours is reached only by extrapolating, with weights that
+    # would amplify every later shape change: go only as far towards it as keeps Σ|w| ≤ JOINT_WEIGHT_NORM.
+    share = np.ones(len(centres))
+    for _ in range(30):  # bisection on the share of the change, all centres at once
+        too_far = np.abs(weights + share[:, None] * change).sum(axis=1) > JOINT_WEIGHT_NORM
+        if not too_far.any():
+            break
+        share = np.where(too_far, share * 0.7, share)
+    weights = weights + share[:, None] * change
+    rows = np.zeros_like(distances)
+    np.put_along_axis(rows, support, weights, axis=1)
+    return rows
 
 
 def learned_rig(collection_name: str, shapes, stacked, person_ids) -> tuple[MakeHumanRig, str]:
@@ -325,6 +352,7 @@ def armature_rig(collection_name: str, armature, obj, rest_vertices) -> tuple[Ma
     """The user's rig: bones (parents first) with heads and tails from the armature's rest pose, in
     the mesh's own coordinates, and weights as its Armature modifier applies them (vertex groups
     named like the deforming bones; refused by name when one is missing)."""
+    from ..shapespace import body_rig
     from .mesh_bridge import read_armature_weights
 
     bones = [b for b in armature.data.bones if b.use_deform]
@@ -352,6 +380,9 @@ def armature_rig(collection_name: str, armature, obj, rest_vertices) -> tuple[Ma
                                                                                    dtype=np.float64)
     heads = np.array([bones[j].head_local[:] for j in order], dtype=np.float64) @ to_mesh[:3, :3].T + to_mesh[:3, 3]
     tails = np.array([bones[j].tail_local[:] for j in order], dtype=np.float64) @ to_mesh[:3, :3].T + to_mesh[:3, 3]
+    turn = to_mesh[:3, :3] / np.linalg.norm(to_mesh[:3, :3], axis=0)  # the armature's axes in the mesh's
+    frames = turn @ np.array([np.array(bones[j].matrix_local, dtype=np.float64)[:3, :3] for j in order])
+    rolls = body_rig.rolls_from_frames(heads, tails, frames)  # written rigs keep the user's bone axes
     weights = read_armature_weights(obj, armature, names, parents)
     unweighted = int(np.count_nonzero(weights.sum(axis=1) < 1e-6))
     if unweighted:
@@ -359,7 +390,7 @@ def armature_rig(collection_name: str, armature, obj, rest_vertices) -> tuple[Ma
                          "weight every vertex (Weight Paint, or Ctrl+P > With Automatic Weights)")
     weights = weights / weights.sum(axis=1, keepdims=True)
     rest = np.asarray(rest_vertices, dtype=np.float64)
-    rig = MakeHumanRig(names, parents, weights.astype(np.float32), np.zeros(len(names)),
+    rig = MakeHumanRig(names, parents, weights.astype(np.float32), rolls,
                        _neighbourhood_rows(rest, heads), _neighbourhood_rows(rest, tails), rest, None)
     return rig, f"the armature '{armature.name}': {len(names)} bones"
 

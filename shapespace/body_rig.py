@@ -225,6 +225,14 @@ def bone_rest_matrices(heads, tails, rolls) -> np.ndarray:
     return roll @ b
 
 
+def rolls_from_frames(heads, tails, frames) -> np.ndarray:
+    """(J,) the rolls that give bones from `heads` to `tails` the rest orientations `frames` (J, 3, 3;
+    an armature's bone matrices): bone_rest_matrices(heads, tails, roll) = F₀ R_y(roll), F₀ the
+    roll-free frame, so roll = atan2 of (F₀ᵀ F)'s first row."""
+    turn = np.swapaxes(bone_rest_matrices(heads, tails, np.zeros(len(heads))), -1, -2) @ np.asarray(frames, np.float64)
+    return np.arctan2(turn[..., 0, 2], turn[..., 0, 0])
+
+
 def basis_from_rotations(rotations, rest_matrices) -> np.ndarray:
     """World-aligned joint rotations (..., J, 3, 3) to Blender pose-bone basis rotations B_jᵀ R_j B_j."""
     b = np.asarray(rest_matrices)
