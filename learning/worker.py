@@ -412,24 +412,50 @@ def class_medoids(grids, labels, classes: int) -> np.ndarray:
     return out
 
 
-def implicit_generation_scores(model, grids, labels, pitch: float, per_class: int = 4, seed: int = 0) -> dict:
-    """Generated shapes at the training resolution, per class: the share whose nearest training grid
-    (inside IoU) is of the class asked for, the share in as many pieces as the class has, and the
-    closest copy (IoU to any training shape)."""
+def level_set_points(grid, low, pitch: float, level: float = 0.0, count: int = 800) -> np.ndarray:
+    """Up to `count` voxel centres (evenly picked) within one voxel of a signed-distance grid's level
+    set: the surface, as points for a Chamfer distance."""
+    r = grid.shape[0]
+    near = np.flatnonzero(np.abs(np.asarray(grid).ravel() - level) < pitch)
+    if len(near) == 0:  # no voxel that close: the nearest ones
+        near = np.argsort(np.abs(np.asarray(grid).ravel() - level))[:20]
+    near = near[np.linspace(0, len(near) - 1, min(count, len(near))).astype(np.int64)]
+    index = np.stack(np.unravel_index(near, (r, r, r)), axis=1)
+    return np.asarray(low, np.float64) + (index + 0.5) * pitch
+
+
+def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Symmetric Chamfer distance of two point sets: mean nearest distance one way plus the other."""
+    d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+    return float(d.min(axis=1).mean() + d.min(axis=0).mean())
+
+
+def implicit_generation_scores(model, grids, labels, pitch: float, per_class: int = 4, most: int = 12,
+                               seed: int = 0) -> dict:
+    """Generated shapes at the training resolution, per class as many as it has training shapes
+    (at least `per_class`, at most `most`): the share whose nearest training grid (inside IoU) is of
+    the class asked for, the share in as many pieces as the class has, the closest copy (IoU to any
+    training shape), and the coverage — the share of those classes' training shapes that are some
+    generated shape's nearest (a model that makes one shape per class over and over covers little)."""
     from shapespace.mesh_cleanup import clean_surface
 
     resolution = grids.shape[1]
     low = model.frame[:3]
     right, single, total, closest = 0, 0, 0, 0.0
+    covered, coverable = set(), 0
     inside = (grids < 0).reshape(len(grids), -1).astype(np.float32)
     for k, name in enumerate(model.conditions.classes):
-        if not (labels == k).any():
+        members = int((labels == k).sum())
+        if not members:
             continue
-        for grid in model.generate(name, per_class, seed=seed + k, resolution=resolution):
+        coverable += members
+        for grid in model.generate(name, min(max(per_class, members), most), seed=seed + k, resolution=resolution):
             g = (grid < 0).ravel().astype(np.float32)
             both = inside @ g
             ious = both / np.maximum(inside.sum(1) + g.sum() - both, 1)
-            right += int(labels[int(np.argmax(ious))] == k)
+            nearest = int(np.argmax(ious))
+            right += int(labels[nearest] == k)
+            covered.add(nearest)
             closest = max(closest, float(ious.max()))
             try:
                 _, report = clean_surface(grid - model.surface_level(), low, pitch, int(model.pieces[k]))
@@ -437,7 +463,8 @@ def implicit_generation_scores(model, grids, labels, pitch: float, per_class: in
             except ValueError:  # an empty shape counts as neither
                 pass
             total += 1
-    return {"class_match": right / max(total, 1), "single_piece": single / max(total, 1), "closest_copy_iou": closest}
+    return {"class_match": right / max(total, 1), "single_piece": single / max(total, 1), "closest_copy_iou": closest,
+            "coverage": len(covered) / max(coverable, 1), "generated": total}
 
 
 def run_implicit_model(arrays: dict, spec: dict, workdir: Path) -> dict:
@@ -549,8 +576,16 @@ def run_implicit_model(arrays: dict, spec: dict, workdir: Path) -> dict:
     metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)),
                "seconds_per_epoch": float(result.seconds / max(result.epochs_run, 1))}
     if held is not None:
-        metrics["completion_iou"] = float(np.mean([inside_iou(model.complete(g, m, steps=20)[0], g)
-                                                   for g, m in zip(*validation)]))
+        ious, chamfers = [], []
+        for g, m in zip(*validation):
+            completed = model.complete(g, m, steps=20)[0]
+            ious.append(inside_iou(completed, g))
+            # Chamfer in shares of the grid's cube: the completed surface against the held-out one
+            chamfers.append(chamfer_distance(level_set_points(completed, data.frame.low, data.frame.pitch,
+                                                              model.surface_level()),
+                                             level_set_points(g, data.frame.low, data.frame.pitch))
+                            / (data.frame.pitch * resolution))
+        metrics["completion_iou"], metrics["completion_chamfer"] = float(np.mean(ious)), float(np.mean(chamfers))
     metrics |= implicit_generation_scores(model, data.grids, data.labels, data.frame.pitch, seed=seed)
     model.save(workdir / "model.npz", collection=spec["collection"], metrics=metrics, info={
         "aligned": aligned, "training_shapes": [shapes[i].name for i in train_idx],

@@ -83,10 +83,15 @@ class VolumetricJob(LabelledJob):
     def summary(self, metrics) -> str:
         parts = []
         if metrics.get("completion_iou") is not None:
-            parts.append(f"completion IoU {metrics['completion_iou']:.2f}")
+            chamfer = metrics.get("completion_chamfer")
+            parts.append(f"completion IoU {metrics['completion_iou']:.2f}"
+                         + (f" (Chamfer {100 * chamfer:.1f}% of the cube)" if chamfer is not None else ""))
         if metrics.get("class_match") is not None:
+            coverage = metrics.get("coverage")
             parts.append(f"generated: class match {100 * metrics['class_match']:.0f}%, single piece "
-                         f"{100 * metrics['single_piece']:.0f}%")
+                         f"{100 * metrics['single_piece']:.0f}%"
+                         + (f", {100 * coverage:.0f}% of the training shapes covered by {metrics['generated']}"
+                            if coverage is not None else ""))
         if metrics.get("accuracy") is not None:
             compared = getattr(self, "multiview", None)
             compared = f" (multi-view classifier: {compared.split(';')[0]})" if compared else ""

@@ -189,10 +189,14 @@ def test_the_implicit_decoder_learns_generates_upright_loads_and_completes(bpy, 
                                                  validation_fraction=0.2) == {'FINISHED'}
     entry = settings.models[settings.active_model_index]
     assert entry.kind == "implicit_sdf" and entry.target == "chair, lamp, table"
-    numbers = re.search(r"completion IoU ([\d.]+); generated: class match (\d+)%, single piece (\d+)%", entry.metrics)
+    numbers = re.search(r"completion IoU ([\d.]+) \(Chamfer ([\d.]+)% of the cube\); generated: class match (\d+)%, "
+                        r"single piece (\d+)%, (\d+)% of the training shapes covered by (\d+)", entry.metrics)
     assert numbers, entry.metrics
+    iou, chamfer, match, single, coverage, generated = (float(g) for g in numbers.groups())
+    print("implicit model in the list:", entry.metrics)
     # measured: completion IoU 0.80 (held-out shapes, 40% cut away), class match 100%, single piece 100%
-    assert float(numbers.group(1)) >= 0.6 and int(numbers.group(2)) >= 60 and int(numbers.group(3)) >= 60
+    assert iou >= 0.6 and match >= 60 and single >= 60
+    assert 0 < chamfer < 10 and 0 < coverage <= 100 and generated >= 3 * 4  # three classes, at least 4 each
 
     chairs = bpy.data.collections["Chairs (varied topology)"].objects
     trained = np.array([tuple(o.dimensions) for o in chairs])
