@@ -4,7 +4,6 @@ job that computes the missing ones with progress and Cancel."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -104,10 +103,9 @@ def thumbnail_views(objects) -> np.ndarray:
 
 
 def _content_key(shape, aligned: bool, query: bool) -> tuple:
-    digest = hashlib.blake2b(digest_size=16)
-    for array in (shape.vertices, shape.face_sizes, shape.corner_vertices):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest(), bool(aligned), bool(query)
+    from ..shapespace.mesh_arrays import content_digest
+
+    return content_digest(shape), bool(aligned), bool(query)
 
 
 def read_shapes(objects) -> list:

@@ -1,6 +1,7 @@
 """Shared by the comparison operators: the shapes of the training collection, their feature sets
 (shape-space coordinates when the collection has a shape space, the 38-number descriptor, the pooled
-light field in canonical pose, both; learning chooses among them by cross-validation), the pair on
+light field in canonical pose, both, the cross-section profile of shapespace.attribute_features;
+learning chooses among them by cross-validation), the pair on
 show, and the scene's stored comparisons."""
 
 from __future__ import annotations
@@ -45,18 +46,46 @@ def shape_space_of(context, collection):
     return None
 
 
-FEATURE_SOURCES = ("shape_space", "descriptors", "light_field", "descriptors+light_field")
+FEATURE_SOURCES = ("shape_space", "descriptors", "light_field", "descriptors+light_field", "profile")
+
+
+_feature_rows: dict = {}  # (source, content digest) -> a shape's features: computed once per session
+FEATURE_CACHE_LIMIT = 50_000  # rows kept (a light field's 144 numbers each: a few MB)
+
+
+def _feature_rows_of(shapes, source, compute) -> np.ndarray:
+    """(N, F) the `source` features of `shapes`, computing (`compute(shapes) -> (M, F)`) only those of
+    shapes whose geometry has not been seen this session: learning again after a few more answers
+    costs no second light field of 80 shapes (2 s)."""
+    from ..shapespace.mesh_arrays import content_digest
+
+    keys = [(source, content_digest(s)) for s in shapes]
+    missing = [i for i, key in enumerate(keys) if key not in _feature_rows]
+    if missing:
+        rows = compute([shapes[i] for i in missing])
+        if len(_feature_rows) + len(missing) > FEATURE_CACHE_LIMIT:
+            _feature_rows.clear()
+        computed = {keys[i]: row for i, row in zip(missing, rows)}
+        _feature_rows.update(computed)
+    else:
+        computed = {}
+    return np.stack([computed.get(key, _feature_rows.get(key)) for key in keys]).astype(np.float64)
 
 
 def _descriptor_features(shapes, source):
     from ..shapespace.descriptors import descriptor_matrix
     from ..shapespace.light_field import light_field_descriptor, pooled_light_field
 
+    if source == "profile":  # thicknesses and widths of cross-sections in an upright frame (attribute_features)
+        from ..shapespace.attribute_features import profile_feature_matrix
+
+        return _feature_rows_of(shapes, "profile", profile_feature_matrix)
     parts = []
     if "descriptors" in source:
-        parts.append(descriptor_matrix(shapes).astype(np.float64))
+        parts.append(_feature_rows_of(shapes, "descriptors", descriptor_matrix))
     if "light_field" in source:  # the training-free view descriptor in each shape's canonical pose
-        parts.append(np.stack([pooled_light_field(light_field_descriptor(s)) for s in shapes]).astype(np.float64))
+        parts.append(_feature_rows_of(shapes, "light_field", lambda some: np.stack(
+            [pooled_light_field(light_field_descriptor(s)) for s in some])))
     return np.hstack(parts)
 
 
@@ -69,7 +98,8 @@ def feature_candidates(context):
     descriptors = _descriptor_features(shapes, "descriptors")
     light_field = _descriptor_features(shapes, "light_field")
     candidates = {"descriptors": descriptors, "light_field": light_field,
-                  "descriptors+light_field": np.hstack([descriptors, light_field])}
+                  "descriptors+light_field": np.hstack([descriptors, light_field]),
+                  "profile": _descriptor_features(shapes, "profile")}
     space = shape_space_of(context, collection)
     path = None
     if space is not None:

@@ -161,6 +161,7 @@ class DESIGN_SPACE_OT_learn_comparisons(bpy.types.Operator):
                         "; ".join(summary), part=part or "")
         where = {"shape_space": "shape-space coordinates (sliders available)",
                  "descriptors": "shape descriptors", "light_field": "the light field (canonical pose)",
-                 "descriptors+light_field": "shape descriptors and the light field"}.get(source, f"the {part} parts")
+                 "descriptors+light_field": "shape descriptors and the light field",
+                 "profile": "cross-section profiles (upright frame)"}.get(source, f"the {part} parts")
         choice = f" (chosen by held-out accuracy: {chosen})" if len(totals) > 1 else ""
         return [f"Learned {', '.join(learned)} over {where}{choice}: " + "; ".join(summary)], notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,3 +109,12 @@ def concatenate_parts(name: str, parts, attributes=None) -> MeshArrays:
         face_parts=np.concatenate(face_parts) if face_parts else np.zeros(0, np.int32),
         part_labels=tuple(labels),
     )
+
+
+def content_digest(mesh: MeshArrays) -> str:
+    """A hex digest of a mesh's geometry and connectivity (not its name or attributes): the key under
+    which what is computed from the geometry alone (descriptors, light fields) is kept and found."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (mesh.vertices, mesh.face_sizes, mesh.corner_vertices):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()

@@ -113,3 +113,25 @@ def test_compare_parts_of_one_label(bpy, chairs):
     assert settings.comparisons[-1].shape_b.endswith(":leg")
     bpy.ops.design_space.answer_comparison(answer='STOP')
     assert len(bpy.data.meshes) == meshes  # the part meshes made for the display are gone with it
+
+
+def test_features_are_computed_once_per_shape_geometry(bpy, addon, chairs, monkeypatch):
+    """Learning again after more answers reuses each shape's features (the light field of 40 chairs is
+    a second or two); a shape whose geometry changed is described again, and only it."""
+    import importlib
+
+    support = addon.operators.comparison_support
+    support._feature_rows.clear()
+    calls = []
+    module = importlib.import_module(addon.shapespace.__name__ + ".light_field")  # the extension's copy
+    original = module.light_field_descriptor
+    monkeypatch.setattr(module, "light_field_descriptor", lambda shape, *a, **k: calls.append(shape.name) or
+                        (original(shape, *a, **k)))
+    first, names, _ = support.feature_candidates(bpy.context)
+    assert len(calls) == len(names) == 40
+    again, _, _ = support.feature_candidates(bpy.context)
+    assert len(calls) == 40 and all(np.array_equal(first[k], again[k]) for k in first)
+    moved = bpy.data.objects[names[3]]
+    moved.data.vertices[0].co.z += 0.05
+    support.feature_candidates(bpy.context)
+    assert calls[40:] == [names[3]]

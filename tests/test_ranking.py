@@ -148,6 +148,7 @@ def hard_chairs():
     """Procedural chairs of varied topology made hard by roughen (random 3D rotation, scale, stretch,
     re-tessellation, holes, overlaps, flipped faces, clutter), and a hidden "sturdy" measured on what
     a person sees: leg thickness and seat width over the (stretched) height."""
+    from shapespace.attribute_features import profile_feature_matrix
     from shapespace.descriptors import descriptor_matrix
     from shapespace.light_field import light_field_descriptor, pooled_light_field
     from shapespace.procedural import make_family
@@ -164,13 +165,17 @@ def hard_chairs():
     descriptors = descriptor_matrix(meshes).astype(np.float64)
     light_field = np.stack([pooled_light_field(light_field_descriptor(m)) for m in meshes]).astype(np.float64)
     candidates = {"descriptors": descriptors, "light_field": light_field,
-                  "descriptors+light_field": np.hstack([descriptors, light_field])}
+                  "descriptors+light_field": np.hstack([descriptors, light_field]),
+                  "profile": profile_feature_matrix(meshes)}  # cross-sections in an upright frame
     return candidates, [s.name for s in shapes], legs / legs.std() + seats / seats.std()
 
 
 def test_hard_chairs_held_out_tau_with_chosen_features_against_the_old_descriptor(hard_chairs):
-    """Measured (4 splits, 56 shapes answered 200 times, 24 held out): old descriptor τ ≈ 0.38, the
-    feature set chosen by cross-validation ≈ 0.5–0.6. The issue's target (τ ≥ 0.8) is NOT reached."""
+    """Measured (4 splits, 56 shapes answered 200 times, 24 held out): old descriptor τ 0.37, pooled
+    light field 0.55, the cross-section profile (shapespace.attribute_features) 0.80 (0.74, 0.75, 0.88,
+    0.83), chosen by cross-validation on every split; the issue's target is τ ≥ 0.8. Over 12 splits
+    the profile gave 0.80 (0.72-0.89); on two other roughened collections (make_family seeds 8 and 9,
+    4 splits) 0.79 and 0.84, against the old descriptor's 0.44 and 0.32."""
     candidates, names, hidden = hard_chairs
     old, chosen_tau, chosen_names = [], [], []
     for split in range(4):
@@ -182,20 +187,20 @@ def test_hard_chairs_held_out_tau_with_chosen_features_against_the_old_descripto
         for source, out in (("descriptors", old), (chosen, chosen_tau)):
             ranking = fit_ranking(candidates[source], names, answers, "sturdy")
             out.append(kendall_tau(ranking.strength(candidates[source][test]), hidden[test]))
-    assert "descriptors" not in chosen_names, chosen_names  # the light field carries more of the meaning
-    assert np.mean(chosen_tau) >= np.mean(old) + 0.08, (chosen_tau, old)
-    assert np.mean(chosen_tau) >= 0.45, chosen_tau
+    assert chosen_names.count("profile") >= 3, chosen_names  # the cross-sections carry the meaning
+    assert np.mean(chosen_tau) >= np.mean(old) + 0.35, (chosen_tau, old)
+    assert np.mean(chosen_tau) >= 0.78 and min(chosen_tau) >= 0.7, chosen_tau
 
 
 def test_active_learning_needs_fewer_answers_than_random_pairs(chairs, hard_chairs):
-    """Answers needed to reach a τ, same seeds, same answer noise, 10-pair batches. Over 20 seeds: active
-    44 vs random 64 answers to τ 0.8 on the shape-space chairs (0.69×); to τ 0.6 on the hard chairs,
-    where τ 0.8 is out of reach with these features, 0.42×. The issue's bar is 0.7×. On the 8 seeds
-    the test takes: 0.75× and 0.57× (the bars below leave room for nothing else)."""
+    """Answers needed to reach τ 0.8 (over the whole collection), same seeds, same answer noise, 10-pair
+    batches. Over 20 seeds: active 44 vs random 64 answers on the shape-space chairs (0.69×); on the
+    hard chairs with the cross-section profile, active 40 vs random 82 (0.49×). The issue's bar is
+    0.7×. On the 8 seeds the test takes: 0.75× and 0.38×."""
     features, names, hidden = chairs
     candidates, hard_names, hard_hidden = hard_chairs
     for features, names, hidden, target, bar in ((features, names, hidden, 0.8, 0.8),
-                                                 (candidates["light_field"], hard_names, hard_hidden, 0.6, 0.6)):
+                                                 (candidates["profile"], hard_names, hard_hidden, 0.8, 0.6)):
         needed = {mode: [answers_to_reach(features, names, hidden, "sturdy", target, active=mode == "active",
                                           seed=seed, budget=300) or 400 for seed in range(8)]
                   for mode in ("random", "active")}
