@@ -50,7 +50,7 @@ def test_learn_order_and_slide(bpy, addon, chairs, capfd):
     entry = settings.models[settings.active_model_index]
     assert entry.kind == "semantic_attributes" and entry.target == "sturdy"
     accuracy = float(entry.metrics.split("sturdy ")[1].split("%")[0])
-    assert accuracy >= 90
+    assert accuracy >= 90, entry.metrics
 
     bpy.ops.design_space.rank_by_attribute(attribute="sturdy")
     ordered = bpy.data.collections["Ordered by sturdy"].objects

@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from learning.ranking import (Comparison, answers_to_reach, choose_features, cross_validated_accuracy, find_cycles, fit_ranking,
-                              informative_pairs, kendall_tau, next_pairs, read_comparisons_csv,
-                              simulate_comparisons, spd_inverse, write_comparisons_csv)
+from learning.ranking import (Comparison, answers_to_reach, choose_features, choose_reweighting,
+                              cross_validated_accuracy, find_cycles, fit_ranking, informative_pairs, kendall_tau,
+                              next_pairs, read_comparisons_csv, simulate_comparisons, spd_inverse,
+                              write_comparisons_csv)
 from learning.shape_space import fit_shape_space
 from shapespace.correspondence import stack_same_topology
 from shapespace.procedural import make_family
@@ -173,23 +174,29 @@ def hard_chairs():
 def test_hard_chairs_held_out_tau_with_chosen_features_against_the_old_descriptor(hard_chairs):
     """Measured (4 splits, 56 shapes answered 200 times, 24 held out): old descriptor τ 0.37, pooled
     light field 0.55, the cross-section profile (shapespace.attribute_features) 0.80 (0.74, 0.75, 0.88,
-    0.83), chosen by cross-validation on every split; the issue's target is τ ≥ 0.8. Over 12 splits
-    the profile gave 0.80 (0.72-0.89); on two other roughened collections (make_family seeds 8 and 9,
-    4 splits) 0.79 and 0.84, against the old descriptor's 0.44 and 0.32."""
+    0.83), chosen by cross-validation on every split; with the reweighted refits that cross-validation
+    also chose (choose_reweighting) 0.86 (0.80, 0.85, 0.91, 0.87; 8 splits: 0.83). The issue's target
+    is τ ≥ 0.8. Without reweighting, over 12 splits the profile gave 0.80 (0.72-0.89); on two other
+    roughened collections (make_family seeds 8 and 9, 4 splits) 0.79 and 0.84, against the old
+    descriptor's 0.44 and 0.32."""
     candidates, names, hidden = hard_chairs
-    old, chosen_tau, chosen_names = [], [], []
+    old, chosen_tau, chosen_names, plain_tau = [], [], [], []
     for split in range(4):
         order = np.random.default_rng(split).permutation(len(names))
         train, test = order[:56], order[56:]
         answers = simulate_comparisons(hidden[train], [names[i] for i in train], "sturdy", 200, seed=split)
         chosen, scores = choose_features(candidates, names, answers, "sturdy")
         chosen_names.append(chosen)
-        for source, out in (("descriptors", old), (chosen, chosen_tau)):
-            ranking = fit_ranking(candidates[source], names, answers, "sturdy")
+        rounds, _, _ = choose_reweighting(candidates[chosen], names, answers, "sturdy")
+        for source, out, reweight in (("descriptors", old, 0), (chosen, plain_tau, 0), (chosen, chosen_tau, rounds)):
+            ranking = fit_ranking(candidates[source], names, answers, "sturdy", reweight=reweight)
             out.append(kendall_tau(ranking.strength(candidates[source][test]), hidden[test]))
     assert chosen_names.count("profile") >= 3, chosen_names  # the cross-sections carry the meaning
     assert np.mean(chosen_tau) >= np.mean(old) + 0.35, (chosen_tau, old)
-    assert np.mean(chosen_tau) >= 0.78 and min(chosen_tau) >= 0.7, chosen_tau
+    print(f"hard chairs held-out tau: {np.round(chosen_tau, 3)} mean {np.mean(chosen_tau):.4f} "
+          f"(without reweighting {np.mean(plain_tau):.4f})")
+    assert np.mean(chosen_tau) >= 0.8 and min(chosen_tau) >= 0.75, chosen_tau
+    assert np.mean(chosen_tau) > np.mean(plain_tau)
 
 
 def test_active_learning_needs_fewer_answers_than_random_pairs(chairs, hard_chairs):
