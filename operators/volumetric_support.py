@@ -290,7 +290,7 @@ def complete_implicit(model, metadata, shape, name: str, low, high, region_name:
     rest, decoded at `resolution`³, cleaned, and turned back into the shape's coordinates. Returns
     (mesh, class index, share of the completed volume inside the box), or None once cancelled.
     Pure: runs in a job, off the main thread."""
-    from ..shapespace.signed_distance import best_axis_rotation, canonical_mesh, rotate_grid, signed_distance_grid
+    from ..shapespace.signed_distance import align_to_references, canonical_mesh, signed_distance_grid
     from ..shapespace.voxels import GridFrame
 
     seen_low, seen_high = shape.vertices.min(axis=0), shape.vertices.max(axis=0)
@@ -304,18 +304,21 @@ def complete_implicit(model, metadata, shape, name: str, low, high, region_name:
     label = conditions.classes.index(category) if category in conditions.classes else None
     progress(0.0, "signed distances of the known part")
     info = metadata.get("info", {})
+    rotation = np.eye(3)
     if aligned and "box_ratio" in info:
         pose = whole_shape_pose(shape, low, high, info, label)
         moved = pose.apply(shape.vertices)
         moved = type(shape)(shape.name, moved, shape.face_sizes, shape.corner_vertices)
+        grid = signed_distance_grid(moved.vertices, moved.triangles, frame, model.truncation, name)
+    elif not aligned and model.references is not None:
+        # the partial shape's own canonical poses (solid and surface), each turned by the axis rotation
+        # that fits the class references best, the best fit kept — as the training shapes were posed,
+        # without the fine alignment (against a whole reference it would rescale the cut shape)
+        grid, _, pose, rotation, _, _ = align_to_references(shape, frame, model.truncation, model.references,
+                                                            label, aligned=False, refine=False)
     else:  # the partial shape's own canonical pose: off when a large part is missing
         moved, pose = canonical_mesh(shape, aligned)
-    grid = signed_distance_grid(moved.vertices, moved.triangles, frame, model.truncation, name)
-    rotation = np.eye(3)
-    if not aligned and model.references is not None:  # canonical pose leaves axis order and signs open
-        pool = model.references if label is None else model.references[label:label + 1]
-        rotation, _, _ = best_axis_rotation(grid, pool)
-        grid = rotate_grid(grid, rotation)
+        grid = signed_distance_grid(moved.vertices, moved.triangles, frame, model.truncation, name)
     margin = model.truncation * pose.scale
     in_shape = pose.undo(model.grid_points(r) @ rotation)
     unknown = np.all((in_shape >= np.asarray(low) - margin) & (in_shape <= np.asarray(high) + margin), axis=1)
