@@ -49,7 +49,7 @@ import numpy as np
 
 from .canonical_pose import surface_triangles
 from .mesh_arrays import MeshArrays
-from .primitives import vertex_components
+from .primitives import edge_component_roots, vertex_components
 
 __all__ = ["FEATURE_NAMES", "solid_profile_features", "profile_feature_matrix", "upright_frame",
            "main_cluster", "section_pieces", "dominant_axes"]
@@ -220,17 +220,8 @@ def _weld(vertices: np.ndarray, triangles: np.ndarray, tolerance: float):
 
 
 def _chain_labels(a: np.ndarray, b: np.ndarray, count: int) -> np.ndarray:
-    """Connected components of the graph with edges (a, b) over `count` nodes (pointer jumping)."""
-    labels = np.arange(count)
-    while True:
-        low = np.minimum(labels[a], labels[b])
-        new = labels.copy()
-        np.minimum.at(new, a, low)
-        np.minimum.at(new, b, low)
-        new = new[new]
-        if np.array_equal(new, labels):
-            return np.unique(labels, return_inverse=True)[1].reshape(-1)
-        labels = new
+    """Connected components 0..k−1 of the graph with edges (a, b) over `count` nodes."""
+    return np.unique(edge_component_roots(a, b, count), return_inverse=True)[1].reshape(-1)
 
 
 def _hull_measures(points: np.ndarray, label: np.ndarray, count: int):

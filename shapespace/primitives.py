@@ -410,6 +410,21 @@ def is_closed_manifold(mesh: MeshArrays, face_mask=None) -> bool:
     return bool(np.isin(b * n + a, forward).all())
 
 
+def edge_component_roots(a: np.ndarray, b: np.ndarray, count: int) -> np.ndarray:
+    """(count,) for every node of the graph with edges (a[i], b[i]) the smallest node of its
+    connected component (label propagation with pointer jumping, vectorised)."""
+    labels = np.arange(count)
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        new = labels.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new[new]  # pointer jumping
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
 def vertex_components(mesh: MeshArrays, face_mask=None) -> tuple[np.ndarray, int]:
     """Connected components over the (masked) faces' edges: (per-vertex label, count).
 
@@ -419,16 +434,7 @@ def vertex_components(mesh: MeshArrays, face_mask=None) -> tuple[np.ndarray, int
     n = len(mesh.vertices)
     used = np.zeros(n, dtype=bool)
     used[a] = True
-    labels = np.arange(n)
-    while True:
-        low = np.minimum(labels[a], labels[b])
-        new = labels.copy()
-        np.minimum.at(new, a, low)
-        np.minimum.at(new, b, low)
-        new = new[new]  # pointer jumping
-        if np.array_equal(new, labels):
-            break
-        labels = new
+    labels = edge_component_roots(a, b, n)
     roots, dense = np.unique(labels[used], return_inverse=True)
     out = -np.ones(n, dtype=np.int64)
     out[used] = dense.reshape(-1)

@@ -131,8 +131,14 @@ def test_bad_input_names_the_problem(learned):
         fit_articulated_space(learn[:2], bodies.parents[::-1], bodies.weights, bodies.joints_rest[:2])
 
 
-def _armature(bpy, rig, heads, tails, name):
-    """An armature object built in Blender from the rig's bones (unconnected, as write_armature makes them)."""
+def _makehuman_armature(bpy, makehuman, name):
+    """(the MakeHuman rig, its bone heads and tails on the base body, an armature object of it built in Blender:
+    unconnected bones, as write_armature makes them)."""
+    from shapespace.makehuman import obj_to_blender
+
+    rig = body_rig.load_body_rig(makehuman.source, makehuman.vertex_count)
+    body = obj_to_blender(makehuman.base_vertices)
+    heads, tails = rig.heads(body), rig.tails(body)
     armature = bpy.data.armatures.new(name)
     rig_object = bpy.data.objects.new(name, armature)
     bpy.context.scene.collection.objects.link(rig_object)
@@ -145,19 +151,14 @@ def _armature(bpy, rig, heads, tails, name):
         if rig.parents[j] >= 0:
             bone.parent = armature.edit_bones[rig.bone_names[rig.parents[j]]]
     bpy.ops.object.mode_set(mode="OBJECT")
-    return rig_object
+    return rig, heads, tails, rig_object
 
 
 def test_bone_rest_matrices_match_blender(bpy, makehuman):
     """The rig's bones built in Blender (head, tail, roll) have the rest orientation body_rig computes,
     and a basis rotation set on a pose bone turns it as rotations_from_basis says: what an operator
     needs to write the rig as an armature and pose it like a fitted mesh."""
-    from shapespace.makehuman import obj_to_blender
-
-    rig = body_rig.load_body_rig(makehuman.source, makehuman.vertex_count)
-    body = obj_to_blender(makehuman.base_vertices)
-    heads, tails = rig.heads(body), rig.tails(body)
-    rig_object = _armature(bpy, rig, heads, tails, "rig_check")
+    rig, heads, tails, rig_object = _makehuman_armature(bpy, makehuman, "rig_check")
     armature = rig_object.data
     blender_rest = np.array([np.array(armature.bones[name].matrix_local)[:3, :3] for name in rig.bone_names])
     ours = body_rig.bone_rest_matrices(heads, tails, rig.rolls)
@@ -185,12 +186,7 @@ def test_rest_bones_off_their_joints_are_posed_to_deform_as_the_model(bpy, makeh
     the model's joint about the new joints, read back from Blender's posed bones."""
     import mathutils
 
-    from shapespace.makehuman import obj_to_blender
-
-    rig = body_rig.load_body_rig(makehuman.source, makehuman.vertex_count)
-    body = obj_to_blender(makehuman.base_vertices)
-    heads, tails = rig.heads(body), rig.tails(body)
-    rig_object = _armature(bpy, rig, heads, tails, "rig_offset")
+    rig, heads, _, rig_object = _makehuman_armature(bpy, makehuman, "rig_offset")
     armature = rig_object.data
     rest_frames = np.array([np.array(armature.bones[name].matrix_local)[:3, :3] for name in rig.bone_names])
     rng = np.random.default_rng(1)
