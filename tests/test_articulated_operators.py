@@ -59,11 +59,26 @@ def _largest_turn_degrees(before, after, parents):
     return float(_limb_turns_degrees(before, after, parents).max())
 
 
-def test_a_turned_bone_deforms_as_the_model_and_a_height_slider_keeps_the_pose(bpy, addon):
+def _turned_by_hand(bpy, bridge, rig, bone_names, bone, axis, degrees, articulated, rest, joints, translation):
+    """Turn pose bone `bone` of `rig` by `degrees` about `axis` in Blender, as a user does; returns (every
+    bone's rotation read back, the model's own LBS of the rest mesh `rest` about `joints` with them)."""
     from mathutils import Quaternion
 
-    from learning.articulated_space import rest_height
     from shapespace import body_rig
+
+    pose_bone = rig.pose.bones[bone]
+    pose_bone.rotation_quaternion = Quaternion(axis, np.radians(degrees)) @ pose_bone.rotation_quaternion
+    bpy.context.view_layer.update()
+    _, rest_frames = bridge.read_bone_rest(rig, bone_names)
+    basis = np.array([np.array(rig.pose.bones[n].rotation_quaternion.to_matrix()) for n in bone_names])
+    rotations = body_rig.rotations_from_basis(basis, rest_frames)
+    expected, _ = body_rig.pose_vertices(rest, joints, rotations, articulated.parents, articulated.weights,
+                                         translation)
+    return rotations, expected
+
+
+def test_a_turned_bone_deforms_as_the_model_and_a_height_slider_keeps_the_pose(bpy, addon):
+    from learning.articulated_space import rest_height
 
     collection, _ = _posed_collection(bpy, addon, LEARN_PEOPLE + 1, POSES, seed=5)
     unseen = collection.objects[f"p{LEARN_PEOPLE}_1"]
@@ -88,14 +103,8 @@ def test_a_turned_bone_deforms_as_the_model_and_a_height_slider_keeps_the_pose(b
 
     # a bone turned by hand in Blender: the mesh follows as the model's own LBS of the written rest body
     arm = next(n for n in bone_names if n.startswith("upperarm"))
-    pose_bone = rig.pose.bones[arm]
-    pose_bone.rotation_quaternion = Quaternion((0.0, 0.0, 1.0), np.radians(50.0)) @ pose_bone.rotation_quaternion
-    bpy.context.view_layer.update()
-    _, rest_frames = bridge.read_bone_rest(rig, bone_names)
-    basis = np.array([np.array(rig.pose.bones[n].rotation_quaternion.to_matrix()) for n in bone_names])
-    turned = body_rig.rotations_from_basis(basis, rest_frames)
-    expected, _ = body_rig.pose_vertices(positions(copy), articulated.joints(coefficients), turned, parents,
-                                         articulated.weights, translation)
+    turned, expected = _turned_by_hand(bpy, bridge, rig, bone_names, arm, (0.0, 0.0, 1.0), 50.0, articulated,
+                                       positions(copy), articulated.joints(coefficients), translation)
     shown = bridge.read_evaluated_positions(copy)
     assert np.linalg.norm(expected - articulated.pose(coefficients, fitted, translation), axis=1).max() > 0.1
     error = np.linalg.norm(shown - expected, axis=1)
@@ -133,14 +142,9 @@ def test_a_turned_bone_deforms_as_the_model_and_a_height_slider_keeps_the_pose(b
     assert error.max() < 2e-3, error.max()
 
     # after the edit a bone turned by hand still pivots on the model's joint (the rest bones moved)
-    forearm = rig.pose.bones[next(n for n in bone_names if n.startswith("lowerarm"))]
-    forearm.rotation_quaternion = Quaternion((1.0, 0.0, 0.0), np.radians(40.0)) @ forearm.rotation_quaternion
-    bpy.context.view_layer.update()
-    _, rest_frames = bridge.read_bone_rest(rig, bone_names)
-    basis = np.array([np.array(rig.pose.bones[n].rotation_quaternion.to_matrix()) for n in bone_names])
-    bent = body_rig.rotations_from_basis(basis, rest_frames)
-    expected, _ = body_rig.pose_vertices(positions(copy), articulated.joints(edited), bent, parents,
-                                         articulated.weights, translation)
+    forearm = next(n for n in bone_names if n.startswith("lowerarm"))
+    bent, expected = _turned_by_hand(bpy, bridge, rig, bone_names, forearm, (1.0, 0.0, 0.0), 40.0, articulated,
+                                     positions(copy), articulated.joints(edited), translation)
     assert np.linalg.norm(expected - articulated.pose(edited, kept, translation), axis=1).max() > 0.05
     error = np.linalg.norm(bridge.read_evaluated_positions(copy) - expected, axis=1)
     assert error.max() < 2e-3, error.max()

@@ -18,6 +18,21 @@ def families(bpy):
     return root
 
 
+def _generated_chairs(bpy, count: int, seed: int):
+    """Generate `count` chairs with the active volumetric model; [(object, mesh arrays)], each checked
+    closed, outward, finite and standing on the ground."""
+    from shapespace.primitives import is_closed_manifold, signed_volume
+
+    before = set(bpy.data.objects)
+    assert bpy.ops.design_space.generate_volumetric(category="chair", count=count, seed=seed) == {'FINISHED'}
+    made = [(o, _mesh_arrays(o)) for o in bpy.data.objects if o not in before]
+    assert len(made) == count
+    for _, mesh in made:
+        assert is_closed_manifold(mesh) and signed_volume(mesh) > 0 and np.isfinite(mesh.vertices).all()
+        assert abs(float(mesh.vertices[:, 2].min())) < 1e-4  # standing on the ground
+    return made
+
+
 def _mesh_arrays(obj):
     from shapespace.mesh_arrays import MeshArrays
 
@@ -35,7 +50,7 @@ def _select(bpy, objects, active):
 
 
 def test_learn_generate_interpolate_complete_classify(bpy, addon, families, capfd):
-    from shapespace.primitives import is_closed_manifold, signed_volume
+    from shapespace.primitives import is_closed_manifold
     from test_bad_input import scene_hash
     from test_part_operators import ProgressRecorder
 
@@ -51,15 +66,9 @@ def test_learn_generate_interpolate_complete_classify(bpy, addon, families, capf
     settings.volume_category = "chair"
 
     # Generate: closed meshes of the asked class, standing on the ground; the same seed, the same shapes.
-    before = set(bpy.data.objects)
-    assert bpy.ops.design_space.generate_volumetric(category="chair", count=3, seed=5) == {'FINISHED'}
-    made = [o for o in bpy.data.objects if o not in before]
-    assert len(made) == 3
+    made = [obj for obj, _ in _generated_chairs(bpy, 3, seed=5)]
     for obj in made:
-        mesh = _mesh_arrays(obj)
-        assert is_closed_manifold(mesh) and signed_volume(mesh) > 0 and np.isfinite(mesh.vertices).all()
         assert obj["category"] == "chair" and obj["design_space_seed"] == 5
-        assert abs(float(mesh.vertices[:, 2].min())) < 1e-4
         assert all(p.use_smooth for p in obj.data.polygons)
     again = set(bpy.data.objects)
     bpy.ops.design_space.generate_volumetric(category="chair", count=3, seed=5)
@@ -180,7 +189,7 @@ def test_the_implicit_decoder_learns_generates_upright_loads_and_completes(bpy, 
     the worker with its quality in the model list, generated shapes in one clean piece and upright at
     the training chairs' size, its file loaded back, a chair completed as a job."""
     import mathutils
-    from shapespace.primitives import is_closed_manifold, signed_volume
+    from shapespace.primitives import is_closed_manifold
     from shapespace.voxels import common_frame, voxelize
 
     settings = bpy.context.scene.design_space
@@ -200,15 +209,9 @@ def test_the_implicit_decoder_learns_generates_upright_loads_and_completes(bpy, 
 
     chairs = bpy.data.collections["Chairs (varied topology)"].objects
     trained = np.array([tuple(o.dimensions) for o in chairs])
-    before = set(bpy.data.objects)
-    assert bpy.ops.design_space.generate_volumetric(category="chair", count=4, seed=5) == {'FINISHED'}
-    made = [o for o in bpy.data.objects if o not in before]
-    assert len(made) == 4
+    made = [obj for obj, _ in _generated_chairs(bpy, 4, seed=5)]
     for obj in made:
-        mesh = _mesh_arrays(obj)
-        assert is_closed_manifold(mesh) and signed_volume(mesh) > 0 and np.isfinite(mesh.vertices).all()
         assert obj["design_space_pieces"] == 1 and obj["design_space_resolution"] == 64
-        assert abs(float(mesh.vertices[:, 2].min())) < 1e-4  # standing on the ground
     dims = np.array([tuple(o.dimensions) for o in made])
     print("generated chair sizes", dims.round(2).tolist(), "training mean", trained.mean(axis=0).round(2).tolist())
     # Upright and at the collection's size (canonical pose and scale undone): as wide and deep as the
