@@ -2,7 +2,7 @@
 
 import bpy
 
-from . import background_jobs, image_bridge
+from . import background_jobs, image_bridge, shape_editing
 from .adjust_part import DESIGN_SPACE_OT_adjust_part
 from .answer_comparison import DESIGN_SPACE_OT_answer_comparison
 from .assemble_parts import DESIGN_SPACE_OT_assemble_parts
@@ -102,9 +102,14 @@ def register():
     image_bridge.register()
     background_jobs.runner.listeners.append(show_curves)
     bpy.app.handlers.load_post.append(apply_default_seed)
+    bpy.app.handlers.depsgraph_update_post.append(shape_editing.follow_shape_keys)
 
 
 def unregister():
+    if shape_editing.follow_shape_keys in bpy.app.handlers.depsgraph_update_post:
+        bpy.app.handlers.depsgraph_update_post.remove(shape_editing.follow_shape_keys)
+    if bpy.app.timers.is_registered(shape_editing.settle_rest_bones):
+        bpy.app.timers.unregister(shape_editing.settle_rest_bones)
     if apply_default_seed in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(apply_default_seed)
     background_jobs.unregister()  # stops any running job and its timer first

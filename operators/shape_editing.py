@@ -295,13 +295,14 @@ def rig_pose(obj, articulated, bone_names, coefficients):
     return rotations, rest_frames[0] @ locations[0] - shift + world[0] @ shift
 
 
-def follow_joints(obj, model, coefficients, rotations=None, translation=None) -> None:
+def follow_joints(obj, model, coefficients, rotations=None, translation=None, move_rest: bool = True) -> None:
     """Pose the rig of a rigged projection with `rotations` (J, 3, 3; the stored pose if None) about
     the joints the articulated space puts there for `coefficients`. While the rest bones are within
     REST_DRIFT of those joints they stay, and each bone gets the location that makes it deform exactly
     as the model's joint (body_rig.basis_about_rest): moving rest bones needs Edit Mode, which
     re-evaluates and rebuilds the pose, the slowest part of a slider step. Beyond it the rest bones are
-    moved onto the joints, so a bone the user turns later pivots where the model's joint is."""
+    moved onto the joints, so a bone the user turns later pivots where the model's joint is; with
+    `move_rest` False they stay wherever they are (no Edit Mode: a depsgraph handler may not enter it)."""
     from ..shapespace.body_rig import basis_about_rest, bone_rest_matrices
     from .mesh_bridge import move_bone_rest, pose_armature, read_bone_rest
     from .project_shape import articulated_model
@@ -316,7 +317,7 @@ def follow_joints(obj, model, coefficients, rotations=None, translation=None) ->
         translation = np.asarray(obj[POSE_TRANSLATION], dtype=np.float64)
     heads = articulated.joints(coefficients)
     rest_heads, rest_frames = read_bone_rest(armature, bone_names)
-    if np.linalg.norm(rest_heads - heads, axis=1).max() > REST_DRIFT:
+    if move_rest and np.linalg.norm(rest_heads - heads, axis=1).max() > REST_DRIFT:
         tails = articulated.tails(coefficients)  # = tail regressor · rest mesh (articulated_model)
         move_bone_rest(armature, bone_names, heads, tails, rolls, update=False)  # one evaluation, after the pose
         rest_heads, rest_frames = heads, bone_rest_matrices(heads, tails, rolls)
@@ -365,3 +366,105 @@ def on_slider_change(item, context) -> None:
     if note:
         print(f"[Design Space] {note}")
     item["value"] = item.applied = value
+
+
+# The component coefficients a rigged mean body's rig was last placed for (its shape keys' values
+# then); absent means the mean (all keys at 0), where attach_rig put it.
+RIG_COEFFICIENTS = "design_space_rig_coefficients"
+_following_keys = False  # set while follow_shape_keys poses a rig: its own update must not re-enter
+
+
+def key_coefficients(obj, space) -> np.ndarray:
+    """The component coefficients the shape keys of the shape-space object `obj` show: key i at value
+    v is component i at v · KEY_SIGMAS standard deviations (learn_shape_space); a muted key counts 0."""
+    from .learn_shape_space import KEY_SIGMAS
+
+    blocks = obj.data.shape_keys.key_blocks[1:space.k + 1]
+    values = np.array([0.0 if b.mute else b.value for b in blocks] + [0.0] * (space.k - len(blocks)))
+    return values * KEY_SIGMAS * np.asarray(space.standard_deviations, dtype=np.float64)
+
+
+def rig_follows_shape_keys(obj) -> bool:
+    """Move the rig of the rigged mean body `obj` (an articulated shape space's object) onto the joints
+    its shape keys' values put there, the bones' rotations held; True when the rig moved. Dragging a
+    component's key in Blender's own Shape Keys panel changes the rest body, and
+    without this the skeleton stayed where the mean body's joints are, so a turned arm pivoted off
+    its shoulder."""
+    from .project_shape import articulated_model
+
+    path = absolute_path(obj["design_space_model"])
+    articulated, _, _, bone_names = articulated_model(path)
+    new = key_coefficients(obj, articulated)
+    old = np.asarray(obj.get(RIG_COEFFICIENTS, np.zeros(articulated.k)), dtype=np.float64)
+    if len(old) != len(new) or np.abs(new - old).max() <= 1e-9:
+        return False
+    rotations, translation = rig_pose(obj, articulated, bone_names, old)
+    follow_joints(obj, SliderSpace(path), new, rotations, translation, move_rest=False)
+    obj[RIG_COEFFICIENTS] = [float(c) for c in new]
+    _rest_bones_to_settle.add(obj.name)
+    if not bpy.app.timers.is_registered(settle_rest_bones):
+        bpy.app.timers.register(settle_rest_bones, first_interval=0.2)  # once the drag pauses
+    return True
+
+
+_rest_bones_to_settle: set = set()  # names of mean bodies whose rest bones lag their joints
+
+
+def settle_rest_bones():
+    """Timer: move the rest bones of the mean bodies whose keys changed onto their joints (Edit Mode,
+    which a depsgraph handler may not enter). Until then the rig deforms exactly as the model, but a
+    bone turned by hand would pivot on its old rest head, off the joint by what the keys moved it."""
+    global _following_keys
+    from .project_shape import articulated_model
+
+    if bpy.context.mode != 'OBJECT':
+        return 1.0  # the user is editing something: try again later
+    names = list(_rest_bones_to_settle)
+    _rest_bones_to_settle.clear()
+    _following_keys = True
+    try:
+        for name in names:
+            obj = bpy.data.objects.get(name)
+            if obj is None or armature_of(obj) is None or obj.get(RIG_COEFFICIENTS) is None:
+                continue
+            path = absolute_path(obj["design_space_model"])
+            try:
+                articulated, _, _, bone_names = articulated_model(path)
+                coefficients = np.asarray(obj[RIG_COEFFICIENTS], dtype=np.float64)
+                rotations, translation = rig_pose(obj, articulated, bone_names, coefficients)
+                follow_joints(obj, SliderSpace(path), coefficients, rotations, translation)
+            except (OSError, ValueError, KeyError, RuntimeError) as error:
+                print(f"[Design Space] the rest bones of '{name}' cannot follow its shape keys: {error}")
+        bpy.context.view_layer.update()
+    finally:
+        _following_keys = False
+    return None
+
+
+@dataclass
+class SliderSpace:
+    """The part of a SliderModel follow_joints reads: where the articulated space's file is."""
+
+    space_path: Path
+
+
+@bpy.app.handlers.persistent
+def follow_shape_keys(scene, depsgraph=None) -> None:
+    """depsgraph_update_post handler: rigs of mean bodies whose shape keys changed follow them."""
+    global _following_keys
+    if _following_keys or depsgraph is None:
+        return
+    _following_keys = True
+    try:
+        for update in depsgraph.updates:
+            obj = getattr(update.id, "original", None)
+            if (not isinstance(obj, bpy.types.Object) or obj.type != 'MESH'
+                    or obj.get("design_space_kind") != "shape_space" or obj.get("design_space_model") is None
+                    or obj.data.shape_keys is None or armature_of(obj) is None):
+                continue
+            try:
+                rig_follows_shape_keys(obj)
+            except (OSError, ValueError, KeyError, RuntimeError) as error:  # e.g. the model file was moved away
+                print(f"[Design Space] the rig of '{obj.name}' cannot follow its shape keys: {error}")
+    finally:
+        _following_keys = False

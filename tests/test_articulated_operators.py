@@ -159,6 +159,33 @@ def _learn(bpy, addon, people=LEARN_PEOPLE, poses=POSES, seed=5, components=4):
     return collection, bodies, articulated, bone_names
 
 
+def test_the_mean_bodys_rig_follows_its_own_shape_keys(bpy, addon):
+    """Dragging a component's key in Blender's Shape Keys panel moves the mean body's skeleton too."""
+    from shapespace import body_rig
+
+    _, _, articulated, bone_names = _learn(bpy, addon)
+    bridge = addon.operators.mesh_bridge
+    mean = next(o for o in bpy.data.objects if o.type == 'MESH' and o.get("design_space_kind") == "shape_space"
+                and "Armature" in o.modifiers)
+    rig = mean.modifiers["Armature"].object
+    mean.data.shape_keys.key_blocks[1].value = 0.8  # as the panel's slider does
+    bpy.context.view_layer.update()
+    coefficients = np.zeros(articulated.k)
+    coefficients[0] = 0.8 * addon.operators.learn_shape_space.KEY_SIGMAS * articulated.standard_deviations[0]
+    np.testing.assert_allclose(_read(mean["design_space_rig_coefficients"]), coefficients, atol=1e-6)
+    posed_now = bridge.read_evaluated_positions(mean)  # before the rest bones move: already the model's body
+    assert np.linalg.norm(posed_now - articulated.rest(coefficients), axis=1).max() < 2e-3
+    addon.operators.shape_editing.settle_rest_bones()  # what the timer runs once the drag pauses
+    arm = next(n for n in bone_names if n.startswith("upperarm"))
+    turned, expected = _turned_by_hand(bpy, bridge, rig, bone_names, arm, (0.0, 0.0, 1.0), 50.0, articulated,
+                                       articulated.rest(coefficients), articulated.joints(coefficients), np.zeros(3))
+    about_the_mean, _ = body_rig.pose_vertices(articulated.rest(coefficients), articulated.joints(), turned,
+                                               articulated.parents, articulated.weights, np.zeros(3))
+    assert np.linalg.norm(expected - about_the_mean, axis=1).max() > 0.005  # the joints did move
+    error = np.linalg.norm(bridge.read_evaluated_positions(mean) - expected, axis=1)
+    assert error.max() < 2e-3, error.max()
+
+
 def _people_made(bpy, title):
     return [o for o in bpy.data.collections[title].objects if o.type == 'MESH']
 

@@ -132,7 +132,7 @@ def test_sketch_search_from_an_image(bpy, families, tmp_path):
     from shapespace.views import render_views
 
     settings = bpy.context.scene.design_space
-    assert bpy.ops.design_space.train_sketch_search(pairs=2000, epochs=8) == {'FINISHED'}
+    assert bpy.ops.design_space.train_sketch_search(pairs=2000, epochs=8, doodle_epochs=3) == {'FINISHED'}
     entry = settings.models[settings.active_model_index]
     assert entry.kind == "sketch_retrieval" and "right class first" in entry.metrics
     # a sketch of a new lamp's outline, drawn shakily, as dark lines on white
