@@ -18,7 +18,12 @@ From M poses (M, V, 3) of one mesh and a reference pose (one of them, or a given
    every two touching parts, the joint is the reference-pose point that moves least between their
    transforms over all poses, least squares (a hinge leaves its axis free: a weak pull toward the
    parts' shared boundary fixes it). Parents form the spanning tree whose joints stay most fixed: a
-   true parent and child turn about one point, a part two joints away does not.
+   true parent and child turn about one point, a part two joints away does not. A small leaf part
+   that hardly turns against its parent is a piece of the parent's bone and joins it. Each joint is
+   then placed against the parent's vertices next to the child (not the parent's whole core), poses
+   weighted by how far the two parts turn: a chest part also carries clavicle and shoulder bones that
+   own no rigid part but turn the shoulder 10° more, and from the chest's core even the rig's own
+   bone transforms put the shoulder's pivot up to 5 cm off.
 4. Weights. Per vertex, at most `max_influences` bones (its part and the nearest adjacent parts),
    non-negative and summing to one, by simplex-constrained least squares over all poses (a batched
    active-set solve), with a pull toward the mesh-smoothed weights of the previous round; alternated
@@ -26,9 +31,10 @@ From M poses (M, V, 3) of one mesh and a reference pose (one of them, or a given
    what the other bones leave).
 
 Everything is vectorised over vertices and poses; loops run over parts, removal rounds and solver
-steps. Measured on MakeHuman bodies posed with the MPFB2 rig (12 poses, 13,380 vertices, 4–15 s):
-97% of limb joints within 3 cm of the rig's (the misses are shoulders, where the rig's clavicle and
-shoulder bones turn too and no part of their own forms), LBS within 1 mm mean on learned and unseen poses.
+steps. Measured on MakeHuman bodies posed with the MPFB2 rig (12 poses, 13,380 vertices, 5–15 s; body
+seeds 0–9): every limb joint (shoulder, elbow, wrist, hip, knee, ankle) within 3 cm of the rig's, the
+worst 1.4–2.8 cm per body (before the leaf merge and the local joints: 1.8–13.2 cm, shoulders), LBS
+within 1 mm mean on learned and unseen poses.
 """
 
 from __future__ import annotations
@@ -508,6 +514,61 @@ def _pivots(transforms, adjacency, centres):
     return joints, spread
 
 
+def _skeleton_tree(motion, labels, edges, min_vertices, articulation_degrees: float = 8.0):
+    """Rigid-core transforms (M, K, 3, 4), parents and root of the parts, after merging into its parent
+    every small leaf part (under 2 × `min_vertices`) that turns less than `articulation_degrees` (RMS over
+    the poses) against it: a bone has to articulate, and such a leaf is a piece of its parent's bone that
+    a blend zone split off (a distal upper arm hanging off a shoulder-and-arm part). Returns compacted
+    labels, transforms, parents, root."""
+    reference = motion.reference
+    while True:
+        k = labels.max() + 1
+        transforms = _core_transforms(motion, labels, k).transpose(1, 0, 2, 3)
+        adjacency = _part_adjacency(labels, edges, k)
+        sizes = np.bincount(labels, minlength=k)
+        root = _central_part(adjacency, sizes)
+        _, spread = _pivots(transforms, adjacency, _boundary_centres(reference, labels, edges, k))
+        parents = _spanning_tree(-spread, root)
+        child = np.flatnonzero(parents >= 0)
+        relative = transforms[:, child, :, :3] @ transforms[:, parents[child], :, :3].transpose(0, 1, 3, 2)
+        cosine = np.clip((np.trace(relative, axis1=2, axis2=3) - 1.0) / 2.0, -1.0, 1.0)
+        turn = np.degrees(np.sqrt(np.mean(np.arccos(cosine) ** 2, axis=0)))
+        leaf = np.bincount(parents[child], minlength=k)[child] == 0
+        merge = child[leaf & (sizes[child] < 2 * min_vertices) & (turn < articulation_degrees)]
+        if len(merge) == 0 or k <= 2:
+            return labels, transforms, parents, root
+        new = labels.copy()
+        new[np.isin(labels, merge)] = parents[labels[np.isin(labels, merge)]]
+        labels = _compact(new)
+
+
+def _local_joints(motion, labels, transforms, parents, centres, neighbours, ring_depth: int = 4):
+    """(K, 3) joint of every part with its parent (the root's row is left zero): the point the two parts'
+    transforms move most alike (poses weighted by how far the two turn), with the parent's side fitted to
+    the parent's vertices within `ring_depth` edge rings of the child. The parent part's core may turn in
+    ways the joint does not (a chest against an upper arm: clavicle and shoulder bones, which own no rigid
+    part of their own, turn the shoulder 10° more); the ring next to the child follows the joint's frame."""
+    reference = motion.reference
+    k = len(parents)
+    joints = np.zeros((k, 3))
+    for child in np.flatnonzero(parents >= 0):
+        parent = parents[child]
+        anchor = centres[parent, child]
+        if not np.isfinite(anchor).all():  # reached only through the root fallback: not touching
+            joints[child] = _joint_between(transforms[:, parent], transforms[:, child],
+                                           reference[labels == child].mean(axis=0))
+            continue
+        near = (labels == child).astype(np.float64)
+        for _ in range(ring_depth):
+            near = (neighbours.average_with_self(near) > 0).astype(np.float64)
+        ring = (near > 0) & (labels == parent)
+        parent_side = transforms[:, parent]
+        if ring.sum() >= 10:
+            parent_side = _rigid_transforms(motion, ring.astype(np.int64), 2)[0][1]
+        joints[child] = _joint_between(parent_side, transforms[:, child], anchor, turn_weighted=True)
+    return joints
+
+
 def _central_part(adjacency: np.ndarray, sizes: np.ndarray) -> int:
     """The part with the fewest vertex-weighted hops to all others in the part graph (a body's torso, not
     its head, which has more vertices, nor a thigh, which may hold the centroid)."""
@@ -521,13 +582,20 @@ def _central_part(adjacency: np.ndarray, sizes: np.ndarray) -> int:
     return int(np.lexsort((-sizes, cost))[0])
 
 
-def _joint_between(transform_a, transform_b, anchor, regularisation: float = 1e-2) -> np.ndarray:
+def _joint_between(transform_a, transform_b, anchor, regularisation: float = 1e-2,
+                   turn_weighted: bool = False) -> np.ndarray:
     """The reference-pose point that the two parts' transforms (M, 3, 4) move most alike, pulled weakly
-    toward `anchor` (fixes the free direction of a hinge)."""
+    toward `anchor` (fixes the free direction of a hinge). `turn_weighted` weights each pose by how far
+    the parts turn against each other in it: a small turn says little about where the pivot is, and
+    whatever else moves the joint (a clavicle turning under a shoulder) dominates it."""
     dr = transform_a[:, :, :3] - transform_b[:, :, :3]
     dt = transform_a[:, :, 3] - transform_b[:, :, 3]
-    normal = np.einsum("mki,mkj->ij", dr, dr)
-    rhs = -np.einsum("mki,mk->i", dr, dt)
+    pose_weight = np.ones(len(dr))
+    if turn_weighted:
+        turn = np.einsum("mki,mki->m", dr, dr)
+        pose_weight = turn / max(float(turn.max()), 1e-30)
+    normal = np.einsum("m,mki,mkj->ij", pose_weight, dr, dr)
+    rhs = -np.einsum("m,mki,mk->i", pose_weight, dr, dt)
     weight = regularisation * max(np.trace(normal) / 3.0, 1e-12)
     return np.linalg.solve(normal + weight * np.eye(3), rhs + weight * anchor)
 
@@ -772,18 +840,16 @@ def learn_skeleton(vertices, face_sizes, corner_vertices, bones: int | None = No
     target = None if bones is None else int(bones)
     labels = _remove_redundant_parts(motion, labels, edges, neighbours, target,
                                      rigidity_tolerance * diagonal, min_vertices, rng)
+    # 3: tree. Parents: the tree whose joints stay most fixed (a shoulder joins the arm to the chest, not
+    # to a neck part that happens to share more edges with it).
+    labels, transforms, parents, root = _skeleton_tree(motion, labels, edges, min_vertices,
+                                                       8.0 if target is None else 0.0)  # keep a bone count asked for
     k = labels.max() + 1
-    transforms = _core_transforms(motion, labels, k).transpose(1, 0, 2, 3)  # (M, K, 3, 4)
-
-    # 3: tree.
     adjacency = _part_adjacency(labels, edges, k)
-    root = _central_part(adjacency, np.bincount(labels, minlength=k))
     centres = _boundary_centres(rest_c, labels, edges, k)
-    # Parents: the tree whose joints stay most fixed (a shoulder joins the arm to the chest, not to a neck
-    # part that happens to share more edges with it). Joints from the rigid cores' transforms: the SSDR
-    # update below trades a little rigidity for fit, and a joint is a property of the rigid motion.
-    pivots, spread = _pivots(transforms, adjacency, centres)
-    parents = _spanning_tree(-spread, root)
+    # Joints from the rigid cores' transforms (the SSDR update below trades a little rigidity for fit, and
+    # a joint is a property of the rigid motion), the parent's side fitted near the child (_local_joints).
+    joints = _local_joints(motion, labels, transforms, parents, centres, neighbours)
 
     # 4: weights, alternated with the rigid bone update.
     pose_mask = np.ones(m, bool)
@@ -798,13 +864,7 @@ def learn_skeleton(vertices, face_sizes, corner_vertices, bones: int | None = No
         weights = _solve_weights(rest_c, poses_c, transforms, candidates, prior, strength, pose_mask)
         transforms = _update_bone_transforms(rest_c, poses_c, weights, transforms)
 
-    joints = np.zeros((k, 3))
     joints[root] = rest_c[labels == root].mean(axis=0)
-    for child in np.flatnonzero(parents >= 0):
-        joints[child] = pivots[parents[child], child]
-        if not np.isfinite(joints[child]).all():  # reached only through the root fallback: not touching
-            joints[child] = _joint_between(transforms[:, parents[child]], transforms[:, child],
-                                           rest_c[labels == child].mean(axis=0))
     # Transforms back to the caller's frame: x' = R(x - c) + t + c.
     uncentred = transforms.copy()
     uncentred[..., 3] = transforms[..., 3] + centre - np.einsum("mkij,j->mki", transforms[..., :3], centre)

@@ -130,9 +130,9 @@ def test_a_turned_bone_deforms_as_the_model_and_a_height_slider_keeps_the_pose(b
           f"{held.max():.2f}°; the model's keep_pose: {model.max():.2f}°), read from Blender's posed bones")
     assert abs(change - 0.10) <= 0.005, change
     assert turns[~siblings].max() <= 1.0, turns
-    # one rotation cannot keep the spine's three limbs (neck, both clavicles) when the shoulders widen
-    # more than the neck grows: measured 2.3° on this 4-person space (10 people: under 1°, pure test)
-    assert turns.max() <= 3.0 and held.max() > 3 * turns.max(), (turns, held)
+    # the spine's three limbs (neck, both clavicles) keep their directions too: bones leaving a branching
+    # joint keep their mean direction under shape edits (2.24° on this 4-person space before; now 0.00°)
+    assert turns.max() <= 1.0 and held.max() > 3 * turns.max(), (turns, held)
     assert np.abs(turns - model).max() < 0.15  # Blender shows the model's re-aimed pose (float32 bones)
     # the hand-turned arm stayed turned, and the mesh is the model's pose of the new shape
     arm_index = bone_names.index(arm)

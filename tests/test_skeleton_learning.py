@@ -137,7 +137,9 @@ LEARNING_POSES = 12
 def body(makehuman_dir):
     from shapespace.posed_bodies import posed_body_set
 
-    posed = posed_body_set(1, 16, seed=0)
+    # Body seed 2: before small leaf parts joined their parent, a split-off piece of its upper arm took
+    # the right shoulder's match (13.2 cm off).
+    posed = posed_body_set(1, 16, seed=2)
     poses = posed.vertices[0].astype(np.float64)
     learned = learn_skeleton(poses[:LEARNING_POSES], posed.face_sizes, posed.corner_vertices)
     return posed, poses, learned
@@ -153,12 +155,15 @@ def test_body_limb_joints_within_3_cm_of_the_makehuman_rig(body):
         ours = np.flatnonzero(assignment == names.index(name))
         assert len(ours) == 1, f"no learned joint matched {name}"
         errors[name] = float(np.linalg.norm(learned.joints[ours[0]] - rig_joints[names.index(name)]))
-    assert max(errors.values()) < 0.03, errors  # measured 0.1–1.9 cm (97% under 3 cm over seeds 0–9)
-    # The neck is four joints turning together (neck01–03, head); in this set its best single pivot, even
-    # from the rig's own bone transforms, lies 4.7 cm from the nearest of them (learned: 4.1 cm; 0.4–2.7 cm
-    # on seeds 1–9), so only "near the neck" is asked here.
+    # Measured here 0.1–2.0 cm; the worst joint per body over seeds 0–9 is 1.4–2.8 cm (a shoulder or a hip).
+    # Shoulders are the hard ones: the chest part also carries the clavicle and shoulder bones (no rigid
+    # part of their own), and from the chest's whole core even the rig's own bone transforms put the
+    # shoulder's pivot up to 5 cm off; hence joints against the parent's vertices next to the child.
+    assert max(errors.values()) < 0.03, errors
+    # The neck is four joints turning together (neck01–03, head), so only the nearest of them is asked
+    # for (measured 0.2–1.8 cm over seeds 0–9; before the local joints up to 4.1 cm).
     neck = np.array([rig_joints[names.index(n)] for n in NECK_CHAIN])
-    assert np.linalg.norm(learned.joints[:, None] - neck[None], axis=2).min() < 0.06
+    assert np.linalg.norm(learned.joints[:, None] - neck[None], axis=2).min() < 0.03
 
 
 def test_body_lbs_reproduces_learned_and_unseen_poses(body):
