@@ -10,6 +10,8 @@
 
 Both complete a partial grid the same way at the end: known voxels stay as given. Conditions are
 built by `Conditions`, which also clamps out-of-range attribute values (and says so).
+`load_volumetric` reads back every volumetric kind the extension writes (ALL_VOLUMETRIC_KINDS): these
+two and learning.implicit_decoder's signed-distance decoder.
 Geometry (voxelising, meshing) is shapespace's business; this module sees arrays only.
 """
 
@@ -22,7 +24,11 @@ import numpy as np
 
 LOGISTIC_KIND = "voxel_logistic"
 VAE_KIND = "voxel_vae"
-VOLUMETRIC_KINDS = (LOGISTIC_KIND, VAE_KIND)
+VOLUMETRIC_KINDS = (LOGISTIC_KIND, VAE_KIND)  # the occupancy-grid models of this module
+# learning.implicit_decoder's kind, named here too because that module imports this one (a test checks
+# that the two agree).
+IMPLICIT_KIND = "implicit_sdf"
+ALL_VOLUMETRIC_KINDS = VOLUMETRIC_KINDS + (IMPLICIT_KIND,)  # every volumetric kind the extension writes
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,12 +527,18 @@ def _save(model, path, arrays: dict, info: dict, collection: str, metrics: dict 
                            | (more_info or {}))
 
 
-def load_volumetric(path):
-    """(model, metadata) of a saved VoxelLogistic or VoxelVAE."""
+def load_volumetric(path, device: str = "cpu"):
+    """(model, metadata) of a saved volumetric model of any kind in ALL_VOLUMETRIC_KINDS: a VoxelLogistic,
+    a VoxelVAE or an implicit_decoder.ImplicitSDF (on `device`; the occupancy models load on the CPU)."""
     from .model_files import load_model_file
 
     torch = _torch()
-    model = load_model_file(path, known_kinds=set(VOLUMETRIC_KINDS))
+    model = load_model_file(path, known_kinds=set(ALL_VOLUMETRIC_KINDS))
+    if model.kind == IMPLICIT_KIND:
+        from .implicit_decoder import ImplicitSDF
+
+        return (ImplicitSDF.from_arrays(model.arrays, model.metadata["info"], model.metadata["attribute_names"],
+                                        device), model.metadata)
     info = model.metadata["info"]
     conditions = Conditions.from_arrays(model.arrays, info["classes"], model.metadata["attribute_names"])
     state = {k[4:]: torch.as_tensor(np.asarray(v)) for k, v in model.arrays.items() if k.startswith("net.")}

@@ -504,16 +504,20 @@ def run_implicit_model(arrays: dict, spec: dict, workdir: Path) -> dict:
             emit({"type": "progress", "fraction": start + (end - start) * fraction, "short": message, "line": message})
         return report
 
+    from shapespace.voxel_cache import VoxelCache
+
+    cache = VoxelCache(spec["voxel_cache"]) if spec.get("voxel_cache") else None  # a second learn reads its grids
     try:
         data = prepare_signed_distances([shapes[i] for i in train_idx], labels[train_idx], resolution=resolution,
                                         samples=int(spec.get("samples", 2048)), aligned=aligned,
-                                        classes=len(classes), seed=seed, progress=phase(0.0, 0.25))
+                                        classes=len(classes), seed=seed, progress=phase(0.0, 0.25), cache=cache)
         references = class_references(data.grids, data.labels, len(classes))
         held = None
         if len(held_idx):
             held = prepare_signed_distances([shapes[i] for i in held_idx], labels[held_idx], resolution=resolution,
                                             samples=0, aligned=aligned, frame=data.frame, truncation=data.truncation,
-                                            references=None if aligned else references, progress=phase(0.25, 0.3))
+                                            references=None if aligned else references, progress=phase(0.25, 0.3),
+                                            cache=cache)
     except _Cancelled:
         return cancelled
     empty = [shapes[train_idx[i]].name for i, g in enumerate(data.grids) if not (g < 0).any()]

@@ -46,8 +46,7 @@ import numpy as np
 
 from .canonical_pose import PoseFrame, axis_rotations, canonical_frame
 from .mesh_arrays import MeshArrays
-from .primitives import vertex_components
-from .voxels import GridFrame
+from .voxels import GridFrame, consistently_wound, outward_pieces, voxelize
 
 __all__ = ["consistently_wound", "outward_pieces", "robust_solid", "point_triangle_distances", "unsigned_distance",
            "signed_distance_grid", "sample_grid", "signed_distance_at", "sample_training_points", "canonical_mesh",
@@ -195,83 +194,14 @@ def _checked_mesh(vertices, triangles, name: str):
     return vertices, triangles
 
 
-def consistently_wound(triangles, vertex_count: int | None = None) -> np.ndarray:
-    """(T, 3) the triangles with each one turned to agree with its neighbours: across every edge that
-    exactly two triangles share, the two must run it in opposite directions. Each edge-connected
-    patch keeps the winding of its lowest-numbered triangle (`outward_pieces` then turns whole
-    pieces). Labels and flip parities spread by min-label propagation with pointer jumping: a
-    triangle's code is 2·root + parity, and crossing an edge whose two triangles run it the same
-    way toggles the parity. Edges of one triangle or of three and more (non-manifold) are ignored."""
-    triangles = np.asarray(triangles, np.int64).reshape(-1, 3)
-    count = len(triangles)
-    if count < 2:
-        return triangles.copy()
-    start, end = triangles.ravel(), triangles[:, [1, 2, 0]].ravel()
-    n = int(vertex_count) if vertex_count is not None else int(triangles.max()) + 1
-    owner = np.repeat(np.arange(count), 3)
-    key = np.minimum(start, end) * n + np.maximum(start, end)
-    order = np.argsort(key, kind="stable")
-    key, owner, forward = key[order], owner[order], (start < end)[order]
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    shared = first[np.diff(np.r_[first, len(key)]) == 2]
-    f, g = owner[shared], owner[shared + 1]
-    toggle = (forward[shared] == forward[shared + 1]).astype(np.int64)
-    keep = f != g
-    f, g, toggle = f[keep], g[keep], toggle[keep]
-    code = 2 * np.arange(count, dtype=np.int64)
-    while True:
-        lowered = code.copy()
-        np.minimum.at(lowered, g, code[f] ^ toggle)
-        np.minimum.at(lowered, f, code[g] ^ toggle)
-        lowered = lowered[lowered >> 1] ^ (lowered & 1)  # pointer jumping: the root's root, parities composed
-        if np.array_equal(lowered, code):
-            break
-        code = lowered
-    out = triangles.copy()
-    turn = (code & 1).astype(bool)
-    out[turn] = out[turn][:, ::-1]
-    return out
-
-
-def outward_pieces(vertices, triangles) -> np.ndarray:
-    """(T, 3) triangles consistently wound (`consistently_wound`) and every vertex-connected piece
-    turned to enclose positive volume, measured about the piece's own area centroid: an open piece's
-    signed volume depends on the origin, so one measured about the world origin (a mesh far from
-    it, as downloaded models often are) can come out negative and turn a holed piece inside out."""
-    vertices = np.asarray(vertices, np.float64).reshape(-1, 3)
-    triangles = consistently_wound(triangles, len(vertices))
-    labels, count = vertex_components(MeshArrays("pieces", vertices, np.full(len(triangles), 3), triangles.ravel()))
-    piece = labels[triangles[:, 0]]
-    a, b, c = (vertices[triangles[:, k]] for k in range(3))
-    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
-    piece_area = np.maximum(np.bincount(piece, area, minlength=count), 1e-300)
-    centroid = (a + b + c) / 3
-    centre = np.stack([np.bincount(piece, area * centroid[:, k], minlength=count) for k in range(3)], axis=1)
-    origin = (centre / piece_area[:, None])[piece]
-    volume = np.einsum("ij,ij->i", a - origin, np.cross(b - origin, c - origin)) / 6.0
-    turn = (np.bincount(piece, volume, minlength=count) < 0)[piece]
-    triangles[turn] = triangles[turn][:, ::-1]
-    return triangles
-
-
 def robust_solid(vertices, triangles, frame: GridFrame) -> np.ndarray:
-    """Boolean (R, R, R) inside of the mesh at the voxel centres of `frame`: `voxels.voxelize`'s
-    six half-ray votes with the fast winding number settling disagreements, on `outward_pieces`'
-    triangles. (voxelize turns whole pieces only, by their volume about the world origin: on the
-    hard procedural shapes at 48³ its inside had IoU 0.65 to the truth with a share of faces
-    flipped and 0.87 with holes; here 1.00 and 0.95. Its private helpers are reused so that the
-    two agree everywhere else.)"""
-    from .voxels import _fast_inside, _votes_and_surface
-
-    vertices = np.asarray(vertices, np.float64).reshape(-1, 3)
-    triangles = outward_pieces(vertices, triangles)
-    votes, _ = _votes_and_surface(vertices[triangles], frame)
-    inside_votes = sum((vote >= 0.5).astype(np.int8) for vote in votes)
-    inside = inside_votes >= 4
-    unsure = np.argwhere((inside_votes > 0) & (inside_votes < 6))
-    if len(unsure):
-        inside[tuple(unsure.T)] = _fast_inside(frame.from_grid(unsure + 0.5), vertices, triangles)
-    return inside
+    """Boolean (R, R, R) inside of the mesh at the voxel centres of `frame`: `voxels.voxelize`, whose
+    orientation repair (`outward_pieces`: faces wound consistently, pieces turned outward about their
+    own centroids) keeps flipped patches and holes far from the origin right. (Without it — whole
+    pieces turned by their volume about the world origin — the inside of the hard procedural shapes at
+    48³ had IoU 0.65 to the truth with a share of faces flipped and 0.87 with holes; with it 1.00 and
+    0.95.) Kept under this name for the signed-distance path and solid_pose."""
+    return voxelize(np.asarray(vertices, np.float64).reshape(-1, 3), triangles, frame)
 
 
 def signed_distance_grid(vertices, triangles, frame: GridFrame, truncation: float | None = None,
@@ -370,10 +300,10 @@ def _posed(mesh: MeshArrays, frame_pose: PoseFrame) -> tuple[MeshArrays, PoseFra
     return moved, frame_pose
 
 
-def _poses_of(mesh: MeshArrays, kinds, aligned: bool, size) -> list:
+def _poses_of(mesh: MeshArrays, kinds, aligned: bool, size, cache=None) -> list:
     """PoseFrame per pose kind of one mesh, all with one size (see canonical_mesh); the solid is
-    voxelised once for all of them."""
-    from .solid_pose import frame_of_weights, mesh_solid_weights  # solid_pose imports this module
+    voxelised once for all of them (and read from `cache`, a VoxelCache, when it holds it)."""
+    from .solid_pose import frame_of_weights  # solid_pose imports this module
 
     for kind in kinds:
         if kind not in POSES:
@@ -382,13 +312,41 @@ def _poses_of(mesh: MeshArrays, kinds, aligned: bool, size) -> list:
         raise ValueError(f"Unknown size {size!r}; use 'REACH', 'RMS' or a number")
     weights = None
     if "SOLID" in kinds or size == "REACH":
-        weights = mesh_solid_weights(mesh)
+        weights = _solid_weights(mesh, cache)
     poses = [frame_of_weights(*weights, aligned) if kind == "SOLID" else canonical_frame(mesh, aligned)
              for kind in kinds]
     if size == "RMS":
         return poses
     scale = float(frame_of_weights(*weights, True, "REACH").scale) if size == "REACH" else float(size)
     return [PoseFrame(p.rotation, p.centre, scale) for p in poses]
+
+
+def _solid_weights(mesh: MeshArrays, cache=None) -> tuple[np.ndarray, np.ndarray]:
+    """solid_pose.mesh_solid_weights of the mesh, through `cache` when given (stored as one (M, 4)
+    array: the points and their weights)."""
+    from .solid_pose import SOLID_POSE_RESOLUTION, mesh_solid_weights
+    from .voxel_cache import grid_key
+    from .voxels import frame_around
+
+    vertices = np.asarray(mesh.vertices, np.float64)
+    triangles = mesh.triangles if len(mesh.face_sizes) else np.zeros((0, 3), np.int64)
+    if cache is None or len(triangles) == 0 or not np.isfinite(vertices).all():
+        return mesh_solid_weights(mesh)  # (which refuses a bad mesh by name)
+    try:
+        frame = frame_around(vertices.min(axis=0), vertices.max(axis=0), SOLID_POSE_RESOLUTION)
+    except ValueError:
+        return mesh_solid_weights(mesh)
+    stacked = cache.get_or_compute(grid_key(vertices, triangles, frame, "SOLID_POSE_WEIGHTS"),
+                                   lambda: np.column_stack(mesh_solid_weights(mesh)))
+    # Contiguous copies: numpy sums strided columns in another order, and the pose would differ in the last bits.
+    return np.ascontiguousarray(stacked[:, :3]), np.ascontiguousarray(stacked[:, 3])
+
+
+def _grid_of(vertices, triangles, frame: GridFrame, truncation: float, name: str, cache=None) -> np.ndarray:
+    """signed_distance_grid, through `cache` (a shapespace.voxel_cache.VoxelCache) when given."""
+    if cache is None:
+        return signed_distance_grid(vertices, triangles, frame, truncation, name)
+    return cache.signed_distance_grid(vertices, triangles, frame, truncation, name)
 
 
 def rotate_grid(grid: np.ndarray, rotation: np.ndarray) -> np.ndarray:
@@ -549,7 +507,7 @@ def refine_similarity(grid: np.ndarray, reference: np.ndarray, frame: GridFrame,
 
 
 def _refined(mesh: MeshArrays, frame_pose: PoseFrame, rotation: np.ndarray, grid: np.ndarray, reference: np.ndarray,
-             frame: GridFrame, truncation: float):
+             frame: GridFrame, truncation: float, cache=None):
     """(pose, rotation, mesh in the cube frame, exact grid) after `refine_similarity` against
     `reference`: the shift and scale go into the pose, the tilt into the rotation."""
     q, shift, scale, _ = refine_similarity(grid, reference, frame)
@@ -559,7 +517,7 @@ def _refined(mesh: MeshArrays, frame_pose: PoseFrame, rotation: np.ndarray, grid
     pose = PoseFrame(frame_pose.rotation, centre, new_scale)
     moved = pose.apply(mesh.vertices) @ total.T
     turned = MeshArrays(mesh.name, moved, mesh.face_sizes, mesh.corner_vertices, dict(mesh.attributes))
-    return pose, total, turned, signed_distance_grid(moved, turned.triangles, frame, truncation, mesh.name)
+    return pose, total, turned, _grid_of(moved, turned.triangles, frame, truncation, mesh.name, cache)
 
 
 def _best_candidate(candidate_grids, pool) -> tuple[int, np.ndarray, int, float]:
@@ -585,15 +543,16 @@ def pose_candidates(pose: str, aligned: bool) -> tuple:
 
 
 def align_to_references(mesh: MeshArrays, frame: GridFrame, truncation: float, references, label: int | None = None,
-                        aligned: bool = False, pose: str = "BEST", refine: bool = True, size="REACH"):
+                        aligned: bool = False, pose: str = "BEST", refine: bool = True, size="REACH", cache=None):
     """One new shape in a trained model's frame: its candidate canonical poses, each turned by the
     axis rotation that fits `references` (C, R, R, R) best (only `label`'s when given); the best fit
     wins, then (`refine`) `refine_similarity` against that reference. Returns (grid turned, canonical
-    mesh turned, PoseFrame, rotation, class index, score); canonical points = rotation @ pose.apply(v)."""
+    mesh turned, PoseFrame, rotation, class index, score); canonical points = rotation @ pose.apply(v).
+    `cache` (a VoxelCache): grids and the solid-pose voxelisation read from it when it holds them."""
     best = None
-    for candidate in _poses_of(mesh, pose_candidates(pose, aligned), aligned, size):
+    for candidate in _poses_of(mesh, pose_candidates(pose, aligned), aligned, size, cache):
         moved, frame_pose = _posed(mesh, candidate)
-        grid = signed_distance_grid(moved.vertices, moved.triangles, frame, truncation, mesh.name)
+        grid = _grid_of(moved.vertices, moved.triangles, frame, truncation, mesh.name, cache)
         if aligned or references is None:
             rotation, k, score = np.eye(3), (0 if label is None else int(label)), 0.0
         else:
@@ -606,7 +565,7 @@ def align_to_references(mesh: MeshArrays, frame: GridFrame, truncation: float, r
     grid = rotate_grid(grid, rotation)
     if refine and not aligned and references is not None:
         frame_pose, rotation, turned, grid = _refined(mesh, frame_pose, rotation, grid, references[k], frame,
-                                                      truncation)
+                                                      truncation, cache)
         return grid, turned, frame_pose, rotation, k, soft_iou(soft_occupancy(grid), soft_occupancy(references[k]))
     turned = MeshArrays(moved.name, moved.vertices.astype(np.float64) @ rotation.T, moved.face_sizes,
                         moved.corner_vertices, dict(moved.attributes))
@@ -617,7 +576,8 @@ def prepare_signed_distances(meshes, labels=None, *, resolution: int = 32, sampl
                              near_share: float = 0.7, aligned: bool = False, frame: GridFrame | None = None,
                              truncation: float | None = None, references: np.ndarray | None = None,
                              classes: int | None = None, seed: int = 0, progress=None,
-                             pose: str = "BEST", refine: bool = True, size="REACH") -> SignedDistanceSet:
+                             pose: str = "BEST", refine: bool = True, size="REACH",
+                             cache=None) -> SignedDistanceSet:
     """Canonical pose, one cube frame, per-class alignment, signed grids and training samples.
 
     meshes: MeshArrays in any pose and scale; labels: class index per mesh (None for shapes of unknown
@@ -630,20 +590,23 @@ def prepare_signed_distances(meshes, labels=None, *, resolution: int = 32, sampl
     pose and axis rotation (of 24) that agrees best (`soft_iou`) with its class's medoid, twice.
     `refine`: then `refine_similarity` against the class's reference (a tilt of a few degrees, a shift
     and scale of about a voxel) and the grid computed again. `aligned`: the collection is already
-    upright and aligned — no rotation, only centre and scale. progress(fraction, message) after each shape."""
+    upright and aligned — no rotation, only centre and scale. progress(fraction, message) after each shape.
+    `cache` (a shapespace.voxel_cache.VoxelCache): every signed grid and solid-pose voxelisation is read
+    from it when it holds one for the same mesh content, frame and truncation, and stored there when
+    not, so a second learn on the same collection computes none of them."""
     meshes = list(meshes)
     if not meshes:
         raise ValueError("No shapes were given; a signed-distance set needs at least one mesh")
     rng = np.random.default_rng(seed)
     kinds = pose_candidates(pose, aligned)
-    candidates = [[_posed(m, p) for p in _poses_of(m, kinds, aligned, size)] for m in meshes]
+    candidates = [[_posed(m, p) for p in _poses_of(m, kinds, aligned, size, cache)] for m in meshes]
     if frame is None:
         extent = max(float(np.abs(m.vertices).max()) for options in candidates for m, _ in options)
         frame = cube_frame(1.06 * extent, resolution)
     truncation = float(truncation if truncation is not None else DEFAULT_TRUNCATION_VOXELS * frame.pitch)
     candidate_grids = []
     for i, options in enumerate(candidates):
-        candidate_grids.append([signed_distance_grid(m.vertices, m.triangles, frame, truncation, m.name)
+        candidate_grids.append([_grid_of(m.vertices, m.triangles, frame, truncation, m.name, cache)
                                 for m, _ in options])
         if progress is not None:
             progress(0.7 * (i + 1) / len(meshes), f"signed distance of '{meshes[i].name}' ({i + 1}/{len(meshes)})")
@@ -684,7 +647,7 @@ def prepare_signed_distances(meshes, labels=None, *, resolution: int = 32, sampl
             references = class_references(grids, known_labels, int(classes or known_labels.max() + 1))
         for i in range(len(meshes)):
             poses[i], rotations[i], out_meshes[i], grids[i] = _refined(
-                meshes[i], poses[i], rotations[i], grids[i], references[known_labels[i]], frame, truncation)
+                meshes[i], poses[i], rotations[i], grids[i], references[known_labels[i]], frame, truncation, cache)
             if progress is not None:
                 progress(0.7 + 0.1 * (i + 1) / len(meshes), f"fine alignment of '{meshes[i].name}' "
                          f"({i + 1}/{len(meshes)})")

@@ -9,10 +9,12 @@ extension's user cache folder) as one uncompressed .npz per grid — boolean gri
 at 32³), other grids in their own dtype — read back with allow_pickle=False. Writes go to a temporary
 name and are renamed into place, so a cancelled job never leaves half a file. When the folder grows past
 `max_bytes`, the least recently used files go first; a file that cannot be read is deleted and computed
-again.
+again. Signed-distance grids (kind 'SDF truncation=…') and the solid-pose voxelisation that
+shapespace.signed_distance.prepare_signed_distances needs go through the same cache.
 
     cache = VoxelCache(folder)
     grid = cache.voxelize(vertices, triangles, frame)            # computed once, then read back
+    sdf = cache.signed_distance_grid(vertices, triangles, frame, truncation)    # signed distance, likewise
     grids, sizes = voxelize_shapes(shapes, resolution, cache)    # a collection, each in its own frame
 """
 
@@ -30,7 +32,7 @@ from .voxels import GridFrame, frame_around, voxelize
 
 __all__ = ["CACHE_VERSION", "DEFAULT_MAX_BYTES", "VoxelCache", "grid_key", "voxelize_shapes"]
 
-CACHE_VERSION = 2  # 2: fast hierarchical winding numbers where the rays disagree
+CACHE_VERSION = 3  # 2: fast hierarchical winding numbers where the rays disagree; 3: faces wound consistently
 DEFAULT_MAX_BYTES = 256 * 2 ** 20
 _SUFFIX = ".npz"
 
@@ -114,6 +116,16 @@ class VoxelCache:
         """shapespace.voxels.voxelize, read from the cache when this mesh was voxelised in this frame."""
         return self.get_or_compute(grid_key(vertices, triangles, frame, mode),
                                    lambda: voxelize(vertices, triangles, frame, mode))
+
+    def signed_distance_grid(self, vertices, triangles, frame: GridFrame, truncation: float,
+                             name: str = "mesh") -> np.ndarray:
+        """shapespace.signed_distance.signed_distance_grid (float32, negative inside), read from the cache
+        when this mesh's grid in this frame at this truncation was computed before."""
+        from .signed_distance import signed_distance_grid  # signed_distance imports voxels, as this does
+
+        truncation = float(truncation)
+        return self.get_or_compute(grid_key(vertices, triangles, frame, f"SDF truncation={truncation!r}"),
+                                   lambda: signed_distance_grid(vertices, triangles, frame, truncation, name))
 
     def size(self) -> int:
         """Bytes of grid files in the folder."""

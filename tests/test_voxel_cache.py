@@ -149,3 +149,31 @@ def test_a_second_learn_volumes_reads_every_grid_from_the_cache(bpy, addon):
     assert bpy.ops.design_space.learn_volumetric(**arguments) == {'FINISHED'}
     assert {path.name: path.stat().st_ino for path in folder.iterdir()} == written
     assert len(bpy.context.scene.design_space.models) == 2
+
+
+def test_a_second_prepare_signed_distances_computes_no_grid(tmp_path, monkeypatch):
+    # What Learn Volumes (implicit) does per collection: both canonical poses of every shape (each a solid
+    # voxelisation), a signed grid per candidate pose, a refined grid per shape. The second pass over the
+    # same collection with the same cache folder must voxelise nothing and give the same answer.
+    import shapespace.signed_distance as signed_distance
+
+    shapes = [make_shape(family, seed, same_topology=False) for family in ("chair", "table") for seed in (1, 2)]
+    calls = []
+    real = signed_distance.voxelize
+    monkeypatch.setattr(signed_distance, "voxelize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    options = dict(resolution=16, samples=64, seed=0)
+    first = signed_distance.prepare_signed_distances(shapes, [0, 0, 1, 1], cache=VoxelCache(tmp_path), **options)
+    computed = len(calls)
+    assert computed >= 3 * len(shapes)  # the solid pose, two candidate grids and a refined grid per shape
+    again = VoxelCache(tmp_path)  # a new job, the same folder
+    second = signed_distance.prepare_signed_distances(shapes, [0, 0, 1, 1], cache=again, **options)
+    assert len(calls) == computed and again.misses == 0 and again.hits >= 3 * len(shapes)
+    assert np.array_equal(first.grids, second.grids) and np.array_equal(first.points, second.points)
+    assert np.array_equal(first.rotations, second.rotations) and np.array_equal(first.distances, second.distances)
+    assert (first.grids < 0).sum() > 100  # the shapes have insides at 16³
+    # What was read back is what computing gives, and a grid at another truncation is not taken for it.
+    uncached = signed_distance.prepare_signed_distances(shapes, [0, 0, 1, 1], **options)
+    assert np.array_equal(uncached.grids, second.grids)
+    mesh = second.meshes[0]
+    other = again.signed_distance_grid(mesh.vertices, mesh.triangles, second.frame, 2 * second.truncation)
+    assert again.misses == 1 and np.abs(other).max() > np.abs(second.grids[0]).max()

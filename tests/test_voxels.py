@@ -236,3 +236,78 @@ def test_completion_voxelises_only_what_is_left_outside_the_box(addon):
     with pytest.raises(ValueError, match="What is left of 'vase_cut' outside 'Missing' encloses no volume"):
         flat = MeshArrays.from_faces("vase_cut", [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)], [(0, 1, 2, 3)])
         support.partial_shape_grid(flat, "vase_cut", 16, (0.9, 0.9, -1), (2, 2, 1), "Missing")
+
+
+_ONLY = dict(pose=False, rescale=False, overlaps=False, internal=False, retessellate=False, holes=False, flips=False,
+             stretch=False, clutter=False)
+
+
+def _roughened_and_truth(family, seed, defects, resolution=32):
+    """(roughened vertices, triangles, frame, clean truth): the procedural shape roughened with only
+    `defects` switched on (shapespace.roughen; 'pose' also rotates, scales and moves it far off the
+    origin), and the inside it should have — the clean shape voxelised after the same pose, united with
+    any overlapping closed piece added, each of the pieces voxelised alone."""
+    from shapespace.primitives import vertex_components
+    from shapespace.roughen import roughen_with_record
+
+    clean = make_shape(family, seed, same_topology=False)
+    switches = _ONLY | {name: True for name in defects} | ({"rescale": True} if "pose" in defects else {})
+    rough, record = roughen_with_record(clean, np.random.default_rng(100 + seed), False, **switches)
+    posed = record.scale * clean.vertices.astype(np.float64) @ record.rotation.T + record.translation
+    frame = frame_around(posed.min(axis=0), posed.max(axis=0), resolution)
+    if "overlaps" in defects:  # the same overlapping piece, nothing else done: closed pieces, outward
+        pieces_only = {name: True for name in defects if name in ("overlaps", "pose", "rescale")}
+        closed, _ = roughen_with_record(clean, np.random.default_rng(100 + seed), False,
+                                        **(_ONLY | pieces_only | ({"rescale": True} if "pose" in defects else {})))
+        v, t = closed.vertices.astype(np.float64), closed.triangles.astype(np.int64)
+        labels, count = vertex_components(closed)
+        piece = labels[t[:, 0]]
+        truth = np.zeros((resolution,) * 3, bool)
+        for k in range(count):
+            truth |= voxelize(v, t[piece == k], frame)
+    else:
+        truth = voxelize(posed, clean.triangles, frame)
+    return rough.vertices.astype(np.float64), rough.triangles.astype(np.int64), frame, truth
+
+
+# Mean / worst IoU to the clean truth at 32³ over the five families (seed 0), measured before the faces
+# were wound consistently and pieces turned about their own centroids (whole pieces turned by their
+# volume about the world origin) and after: flipped faces 0.62 / 0.10 → 1.00 / 1.00; everything but
+# clutter (flips, holes, overlaps, internal faces, re-tessellation, pose) 0.64 / 0.32 → 0.97 / 0.86;
+# holes alone 0.96 / 0.87 both (the winding number's own fading near a hole); overlapping pieces and
+# internal faces 1.00 both. (15 shapes, 3 seeds: flips 0.78 → 1.00, all-but-clutter 0.66 → 0.94.)
+@pytest.mark.parametrize("defects, mean_at_least, worst_at_least", [
+    (("flips", "pose"), 0.995, 0.99),
+    (("flips", "holes", "overlaps", "internal", "retessellate", "pose"), 0.94, 0.8),
+    (("holes", "pose"), 0.93, 0.85),
+    (("overlaps", "internal", "pose"), 0.995, 0.99),
+])
+def test_roughened_shapes_voxelise_to_their_clean_inside(defects, mean_at_least, worst_at_least):
+    scores = []
+    for family in ("chair", "table", "lamp", "airplane", "vase"):
+        vertices, triangles, frame, truth = _roughened_and_truth(family, 0, defects)
+        assert truth.sum() > 100
+        scores.append(iou(voxelize(vertices, triangles, frame), truth))
+    print(defects, np.round(scores, 3))
+    assert np.mean(scores) >= mean_at_least and np.min(scores) >= worst_at_least, scores
+
+
+def test_a_roughened_shape_with_a_part_cut_away_keeps_what_is_left():
+    # Flipped faces and holes, then the top 40% deleted and boxed, as a user does before a completion:
+    # the pieces the cut opened keep the winding most of their area had (before: that of whichever face
+    # came first), so flipped patches no longer turn the rest inside out. Mean / worst IoU to the clean
+    # truth outside the box over the five families (seed 0): 0.79 / 0.59 before, 0.98 / 0.95 now
+    # (voxelize on the whole cut mesh: 0.67 / 0.11 over 10 shapes, the vases' cavities filled).
+    scores = []
+    for family in ("chair", "table", "lamp", "airplane", "vase"):
+        vertices, triangles, frame, truth = _roughened_and_truth(family, 0, ("flips", "holes"))
+        while len(triangles) < 8000:
+            vertices, triangles = split_triangles(vertices, triangles)
+        kept, low, high = _cut_away(vertices, triangles, 2, 0.4)
+        points = frame.points()
+        unknown = np.all((points >= low) & (points <= high), axis=1).reshape(truth.shape)
+        known = voxelize_partial(vertices, kept, frame, unknown)
+        assert not (known & unknown).any() and (truth & ~unknown).sum() > 100
+        scores.append(iou(known, truth & ~unknown))
+    print("partial", np.round(scores, 3))
+    assert np.mean(scores) >= 0.95 and np.min(scores) >= 0.9, scores
