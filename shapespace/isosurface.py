@@ -74,16 +74,33 @@ _CORNERS = np.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)])
 _TET_CORNERS = np.array([[int(v[0] * 4 + v[1] * 2 + v[2]) for v in tet] for tet in _TETS])  # (6, 4)
 
 
+def _edge_key_table(strides: np.ndarray) -> np.ndarray:
+    """(6 · 16 · 2, 3) for each (tetrahedron, code, triangle): its three crossed edges as keys
+    (start corner's flat offset in a grid with these strides · 8 + the edge's axis bits x·4 + y·2 + z),
+    relative to the cell's first corner, in the order that faces outwards (_FLIP applied)."""
+    start = _TETS[np.arange(6)[:, None, None, None], _PAIRS[None, ..., 0]]  # (6, 16, 2, 3, 3)
+    end = _TETS[np.arange(6)[:, None, None, None], _PAIRS[None, ..., 1]]
+    keys = (start @ strides) * 8 + (end - start) @ np.array([4, 2, 1])
+    keys = np.where(_FLIP[..., None], keys[..., ::-1], keys)
+    return keys.reshape(-1, 3)
+
+
 def extract_surface(values: np.ndarray, level: float = 0.5, *, low=(0.0, 0.0, 0.0), pitch: float = 1.0,
-                    epsilon: float = 1e-3, name: str = "surface") -> MeshArrays:
+                    epsilon: float = 1e-3, name: str = "surface", outside: float | None = None) -> MeshArrays:
     """The closed surface where `values` (R, R, R, indexed [x, y, z]) crosses `level`; voxel (i, j, k)
-    has its centre at low + (i+0.5, j+0.5, k+0.5)·pitch. Values above `level` are inside."""
+    has its centre at low + (i+0.5, j+0.5, k+0.5)·pitch. Values above `level` are inside. `outside`:
+    the value beyond the grid (default one below the smaller of the grid's minimum and `level`; a
+    caller extracting a box cut from a larger grid passes the larger grid's, for the same vertices)."""
     values = np.asarray(values, np.float64)
     if values.ndim != 3:
         raise ValueError(f"Expected a 3D grid, got shape {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("The grid holds NaN or infinite values")
-    field = np.pad(values, 1, constant_values=min(values.min(), level) - 1.0)
+    if outside is None:
+        outside = min(values.min(), level) - 1.0
+    elif not outside < level - epsilon:
+        raise ValueError(f"The value beyond the grid ({outside:g}) must be below the level {level:g}")
+    field = np.pad(values, 1, constant_values=outside)
     near = np.abs(field - level) < epsilon
     field[near] = level - epsilon  # nothing exactly on the level: no vertex on a grid point
     inside = field > level
@@ -94,43 +111,42 @@ def extract_surface(values: np.ndarray, level: float = 0.5, *, low=(0.0, 0.0, 0.
     corner_inside = [inside[dx:dx + n[0], dy:dy + n[1], dz:dz + n[2]] for dx, dy, dz in _CORNERS]
     any_inside = np.logical_or.reduce(corner_inside)
     all_inside = np.logical_and.reduce(corner_inside)
-    cx, cy, cz = np.nonzero(any_inside & ~all_inside)
-    if len(cx) == 0:
+    active = np.flatnonzero(any_inside & ~all_inside)  # flat index over the (n0, n1, n2) cells
+    if len(active) == 0:
         raise ValueError(f"Nothing in the grid crosses the level {level:g}: no surface to extract")
-    bits = np.stack([c[cx, cy, cz] for c in corner_inside]).astype(np.int64)  # (8, cells)
-    codes = np.zeros((6, len(cx)), dtype=np.int64)
+    cx, rest = np.divmod(active, n[1] * n[2])
+    cy, cz = np.divmod(rest, n[2])
+    base = cx * strides[0] + cy * strides[1] + cz  # each active cell's first corner in the padded field
+    inside_flat = inside.ravel()
+    codes = np.zeros((6, len(active)), dtype=np.int64)
+    corner_offsets = _CORNERS @ strides
+    bits = [inside_flat[base + offset].astype(np.int64) for offset in corner_offsets]
     for t in range(6):
         for k in range(4):
             codes[t] |= bits[_TET_CORNERS[t, k]] << k
     tet, cell = np.nonzero((codes != 0) & (codes != 15))
     code = codes[tet, cell]
-    base = cx[cell] * strides[0] + cy[cell] * strides[1] + cz[cell] * strides[2]
     # One row per triangle: which active tetrahedron, which of its (one or two) triangles.
     per = _COUNT[code]
     entry = np.repeat(np.arange(len(code)), per)
-    which = np.arange(len(entry)) - np.repeat(np.cumsum(per) - per, per)
-    t_of, c_of = tet[entry], code[entry]
-    p = _PAIRS[c_of, which, :, 0]  # (T, 3) local start corner of each crossed edge
-    q = _PAIRS[c_of, which, :, 1]
-    start_offset = _TETS[t_of[:, None], p]  # (T, 3, 3)
-    step = _TETS[t_of[:, None], q] - start_offset  # 0/1 per axis
-    keys = (base[entry][:, None] + start_offset @ strides) * 8 + step @ np.array([4, 2, 1])
-    flip = _FLIP[t_of, c_of, which]
-    keys[flip] = keys[flip][:, ::-1]
+    which = np.zeros(len(entry), dtype=np.int64)
+    which[np.cumsum(per)[per == 2] - 1] = 1  # the second triangle of a two-triangle tetrahedron
+    # Each triangle's three crossed-edge keys (edge start · 8 + axis bits), relative to its cell's first
+    # corner and already turned to face outwards: one table lookup per triangle.
+    keys = (base[cell[entry]] * 8)[:, None] + _edge_key_table(strides)[(tet[entry] * 16 + code[entry]) * 2 + which]
     # One vertex per crossed grid edge: number the keys that occur (a dense table beats sorting).
     used = np.zeros(field.size * 8, dtype=bool)
     used[keys.ravel()] = True
     unique_keys = np.flatnonzero(used)
-    index = np.zeros(field.size * 8, dtype=np.int64)
-    index[unique_keys] = np.arange(len(unique_keys))
+    index = np.empty(field.size * 8, dtype=np.int32)  # only read where `used`, all of which are set below
+    index[unique_keys] = np.arange(len(unique_keys), dtype=np.int32)
     corners = index[keys]
     # Vertex positions: interpolate along each crossed edge.
-    edge_start = unique_keys // 8
-    edge_bits = unique_keys % 8
-    delta = np.stack([(edge_bits >> 2) & 1, (edge_bits >> 1) & 1, edge_bits & 1], axis=1)
-    a = np.stack(np.unravel_index(edge_start, field.shape), axis=1)
-    fa, fb = field.ravel()[edge_start], field[tuple((a + delta).T)]
+    edge_start, edge_bits = np.divmod(unique_keys, 8)
+    delta = _CORNERS[edge_bits]
+    fa, fb = field.ravel()[edge_start], field.ravel()[edge_start + corner_offsets[edge_bits]]
     t = ((level - fa) / (fb - fa))[:, None]
+    a = np.stack(np.unravel_index(edge_start, field.shape), axis=1)
     grid_points = a + t * delta - 0.5  # padding shifts indices by one; centres sit at +0.5
     vertices = np.asarray(low, np.float64) + grid_points * pitch
     return MeshArrays(name, vertices, np.full(len(corners), 3, np.int32), corners.ravel())

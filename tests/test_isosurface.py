@@ -90,3 +90,23 @@ def test_the_expected_volume_level_keeps_unsure_thin_parts():
     confident = np.zeros((8, 8, 8))
     confident[2:6, 2:6, 2:6] = 0.9
     assert expected_volume_level(confident) == 0.5
+
+
+def test_every_vertex_sits_where_the_field_crosses_the_level_on_a_grid_edge():
+    """On a grid with three different sides (strides that differ per axis): each vertex lies on an
+    edge of a cell's tetrahedra (an axis step, a face or the main diagonal), between one grid value
+    above the level and one below, at the linear interpolation of the two."""
+    values = np.random.default_rng(3).random((9, 7, 8))
+    mesh = extract_surface(values, 0.5, low=(1.0, -2.0, 0.5), pitch=0.25)
+    assert is_closed_manifold(mesh) and signed_volume(mesh) > 0
+    field = np.pad(values, 1, constant_values=min(values.min(), 0.5) - 1.0)  # as extract_surface pads
+    field[np.abs(field - 0.5) < 1e-3] = 0.5 - 1e-3  # as extract_surface moves values off the level
+    p = (mesh.vertices.astype(np.float64) - (1.0, -2.0, 0.5)) / 0.25 + 0.5  # padded grid coordinates (voxel centres at +0.5, one voxel of padding)
+    off_grid = np.abs(p - np.round(p)) > 1e-4  # the axes the vertex's edge runs along
+    assert off_grid.any(axis=1).all()
+    start = np.where(off_grid, np.floor(p), np.round(p)).astype(np.int64)
+    fa, fb = field[tuple(start.T)], field[tuple((start + off_grid).T)]
+    assert ((fa > 0.5) != (fb > 0.5)).all()
+    t = (p - start).max(axis=1)  # the same share along every axis of a diagonal edge
+    assert np.abs(t - (0.5 - fa) / (fb - fa)).max() < 1e-4
+    assert len(mesh.vertices) > 300  # noise at 9×7×8 crosses the level almost everywhere
