@@ -348,6 +348,40 @@ def collection_armature(collection):
     return first, roots
 
 
+# A user armature's bone head further than this share of the mesh's bounding-box diagonal from every
+# vertex does not belong to the mesh (joints sit inside limbs: a MakeHuman body's furthest head is 6 cm
+# from its skin, 3% of its 1.9 m diagonal; a 0.2 m-thick 3 m tube's 0.2 m, 7%).
+ARMATURE_DISTANCE_SHARE = 0.25
+
+
+def _bone_points_in_mesh(obj, armature, bones, attribute: str) -> np.ndarray:
+    """(len(bones), 3) a rest-pose bone point (head_local / tail_local) in `obj`'s own coordinates."""
+    to_mesh = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64)) @ np.array(armature.matrix_world,
+                                                                                   dtype=np.float64)
+    points = np.array([getattr(b, attribute)[:] for b in bones], dtype=np.float64).reshape(-1, 3)
+    return points @ to_mesh[:3, :3].T + to_mesh[:3, 3]
+
+
+def check_armature_fits(obj, armature, rest_vertices) -> None:
+    """Refuse, by name, an armature whose deforming bones' heads lie away from the mesh it deforms
+    (another character's rig, or bones moved in Edit Mode): unposing with it would turn the mesh
+    about points outside it."""
+    bones = [b for b in armature.data.bones if b.use_deform]
+    rest = np.asarray(rest_vertices, dtype=np.float64)
+    if not bones or not len(rest):
+        return
+    heads = _bone_points_in_mesh(obj, armature, bones, "head_local")
+    diagonal = float(np.linalg.norm(rest.max(axis=0) - rest.min(axis=0))) or 1.0
+    nearest = np.array([np.sqrt(((rest - head) ** 2).sum(axis=1).min()) for head in heads])  # per bone (tens)
+    worst = int(nearest.argmax())
+    if nearest[worst] > ARMATURE_DISTANCE_SHARE * diagonal:
+        raise ValueError(f"Bone '{bones[worst].name}' of '{armature.name}' lies {nearest[worst]:.3g} m from every "
+                         f"vertex of '{obj.name}' (the mesh is {diagonal:.3g} m across; "
+                         f"{int(np.count_nonzero(nearest > ARMATURE_DISTANCE_SHARE * diagonal))} of {len(bones)} "
+                         "bones lie outside it): the armature does not match the mesh; move its bones into the mesh "
+                         "(Edit Mode) or deform the mesh with its own armature")
+
+
 def armature_rig(collection_name: str, armature, obj, rest_vertices) -> tuple[MakeHumanRig, str]:
     """The user's rig: bones (parents first) with heads and tails from the armature's rest pose, in
     the mesh's own coordinates, and weights as its Armature modifier applies them (vertex groups
@@ -378,8 +412,9 @@ def armature_rig(collection_name: str, armature, obj, rest_vertices) -> tuple[Ma
     names = tuple(names[j] for j in order)
     to_mesh = np.linalg.inv(np.array(obj.matrix_world, dtype=np.float64)) @ np.array(armature.matrix_world,
                                                                                    dtype=np.float64)
-    heads = np.array([bones[j].head_local[:] for j in order], dtype=np.float64) @ to_mesh[:3, :3].T + to_mesh[:3, 3]
-    tails = np.array([bones[j].tail_local[:] for j in order], dtype=np.float64) @ to_mesh[:3, :3].T + to_mesh[:3, 3]
+    ordered = [bones[j] for j in order]
+    heads = _bone_points_in_mesh(obj, armature, ordered, "head_local")
+    tails = _bone_points_in_mesh(obj, armature, ordered, "tail_local")
     turn = to_mesh[:3, :3] / np.linalg.norm(to_mesh[:3, :3], axis=0)  # the armature's axes in the mesh's
     frames = turn @ np.array([np.array(bones[j].matrix_local, dtype=np.float64)[:3, :3] for j in order])
     rolls = body_rig.rolls_from_frames(heads, tails, frames)  # written rigs keep the user's bone axes
@@ -439,6 +474,10 @@ def prepare_articulated_space(context, collection, k: int | None, variance: floa
                                                                          return_inverse=True)[1]
     armature, roots = collection_armature(collection)
     if armature is not None:  # the user's rig: the meshes as it poses them, unposed with it
+        from .mesh_bridge import armature_of
+
+        for root in roots:  # every mesh's own armature must sit in it (people differ in size, not in rig)
+            check_armature_fits(root, armature_of(root), read_shape(root).vertices)
         rest = read_shape(roots[0]).vertices.astype(np.float64)
         rig, rig_note = armature_rig(collection.name, armature, roots[0], rest)
         shapes = read_collection(collection, evaluated=True)
@@ -472,6 +511,7 @@ class ArticulatedSpaceJob(WorkerJob):
     def __init__(self, collection_name, shapes, stacked, rig, rig_note, person_ids, spread, k, variance, notes):
         self.collection_name, self.shapes, self.rig = collection_name, shapes, rig
         self.rig_note, self.spread, self.notes = rig_note, spread, notes
+        self.person_count = None if person_ids is None else len(np.unique(person_ids))
         arrays = {"stacked": np.asarray(stacked, dtype=np.float64), "parents": np.asarray(rig.parents),
                   "weights": np.asarray(rig.weights, dtype=np.float32), "head_regressor": rig.head_regressor,
                   "rest_template": np.asarray(rig.rest_template, dtype=np.float64)}
@@ -513,7 +553,14 @@ class ArticulatedSpaceJob(WorkerJob):
         self._clean()
         message = (f"Learned '{obj.name}': {space.k} components explain {100 * space.explained_ratio.sum():.1f}% "
                    f"of the variance; {alignment_note}")
-        return ('WARNING' if self.notes else 'INFO'), "; ".join([message] + self.notes)
+        notes = list(self.notes)
+        if self.person_count is not None and k > self.person_count - 1:
+            # measured: 3 people × 2 poses, k = 3 placed an unseen person at 19σ along PC3
+            notes.append(f"'{self.collection_name}' shows {self.person_count} people (their '{PERSON_PROPERTY}' "
+                         f"property), so components beyond PC{max(self.person_count - 1, 1)} describe how one "
+                         "person's poses differ, not how people do: unseen people land far outside their range; add "
+                         "people or keep fewer components")
+        return ('WARNING' if notes else 'INFO'), "; ".join([message] + notes)
 
 
 def attach_rig(obj, articulated, tail_regressor, rolls, bone_names, coefficients, rotations=None,

@@ -584,11 +584,16 @@ def write_vertex_weights(obj, weights, group_names, levels: int = WEIGHT_LEVELS)
 
 
 def add_armature_modifier(obj, armature_obj, name: str = "Armature"):
-    """Deform `obj` by `armature_obj` through its vertex groups; the mesh follows the armature."""
+    """Deform `obj` by `armature_obj` through its vertex groups; the mesh follows the armature, and
+    the armature takes the mesh's old parent (a body rigged in place still follows what it followed)."""
     modifier = obj.modifiers.new(name, 'ARMATURE')
     modifier.object = armature_obj
     modifier.use_vertex_groups = True
     modifier.use_bone_envelopes = False
+    previous = obj.parent
+    if previous is not None and previous != armature_obj and armature_obj.parent is None:
+        armature_obj.parent = previous
+        armature_obj.matrix_parent_inverse = previous.matrix_world.inverted()  # its world matrix stays
     obj.parent = armature_obj
     obj.matrix_parent_inverse = armature_obj.matrix_world.inverted()
     return modifier

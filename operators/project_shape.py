@@ -7,6 +7,10 @@ space's alignment found, so it overlaps the input and every slider edit stays wh
 Its reconstruction error is kept on it as custom properties. With learned attributes active the
 sliders are the attributes; with only a shape space, they are its components (in standard
 deviations).
+
+In an articulated space the projection is rigged: a copy is the space's body in its rest pose under
+an armature posed like the mesh; in place, the mesh itself gets the rig, its own vertices unposed
+(inverse skinning), so it looks exactly as before and keeps its detail while sliders keep its pose.
 """
 
 from __future__ import annotations
@@ -129,24 +133,31 @@ def project_articulated(obj, shape, same: bool, target: str, model_path, model, 
     from ..learning.shape_space import Projection
     from ..shapespace.mesh_arrays import MeshArrays
     from .learn_shape_space import attach_rig
-    from .mesh_bridge import read_evaluated_positions
+    from .mesh_bridge import armature_of, read_evaluated_positions
 
     if not same:
-        raise ValueError(f"'{obj.name}' has {len(shape.vertices)} vertices; the articulated space "
-                         f"'{model.space_path.stem}' holds MakeHuman bodies of {len(model.space.mean) // 3}: project "
-                         "a body of that topology")
-    if target != 'COPY':
-        raise ValueError(f"'{obj.name}' would need a rig to keep its pose under the sliders; use Edit a Copy (the "
-                         "copy is the projection, rigged and posed like the mesh)")
+        count = len(model.space.mean) // 3
+        what = (f"{count} vertices but other faces" if len(shape.vertices) == count
+                else f"{len(shape.vertices)} vertices")
+        raise ValueError(f"'{obj.name}' has {what}; the articulated space '{model.space_path.stem}' holds meshes of "
+                         f"one topology ({count} vertices): project a mesh of that topology (a copy of one of its "
+                         "training meshes, reshaped or reposed)")
     articulated, tail_regressor, rolls, bone_names = articulated_model(model.space_path)
-    positions = shape.vertices.astype(np.float64)
+    # a rigged mesh (a projection made in place, a user's character) is fitted as Blender shows it, posed
+    positions = np.asarray(read_evaluated_positions(obj) if armature_of(obj) is not None else shape.vertices,
+                           dtype=np.float64)
     bad = int(np.count_nonzero(~np.isfinite(positions).all(axis=1)))
     if bad:
         raise ValueError(f"'{obj.name}' has {bad} vert{'ex' if bad == 1 else 'ices'} at a non-finite position (NaN or "
                          "infinity); delete or move them, then project it again")
+    if target == 'IN_PLACE':
+        check_rigged_in_place(obj, bone_names)
     coefficients, rotations, translation, _ = articulated.fit(positions)
     rest = articulated.rest(coefficients) + articulated.correctives(rotations)
     estimates = model.estimate(coefficients[None])[0]
+    if target == 'IN_PLACE':
+        return rig_in_place(obj, positions, coefficients, rotations, translation, rest, estimates, model_path, model,
+                            attributes)
     with SceneWriter() as writer:
         collection = writer.collection(OUTPUT_COLLECTION)
         edited = writer.mesh_object(MeshArrays(f"{obj.name} (projected)", rest, model.face_sizes,
@@ -168,6 +179,79 @@ def project_articulated(obj, shape, same: bool, target: str, model_path, model, 
                              attributes, error_m)
 
 
+def check_rigged_in_place(obj, bone_names) -> None:
+    """Refuse, by name, an in-place projection that would mix with a rig the mesh already has."""
+    from .mesh_bridge import armature_of
+
+    rig = armature_of(obj)
+    if rig is not None:
+        raise ValueError(f"'{obj.name}' is already deformed by '{rig.name}'; edit a copy (the copy is the projection, "
+                         "rigged and posed like the mesh), or remove its Armature modifier first")
+    if obj.data.shape_keys is not None:
+        raise ValueError(f"'{obj.name}' has shape keys, which would hide the rest body written under its rig; apply "
+                         "or delete them (Object Data > Shape Keys), or edit a copy")
+    clashing = [g.name for g in obj.vertex_groups if g.name in set(bone_names)]
+    if clashing:
+        raise ValueError(f"'{obj.name}' already has vertex groups named like the space's bones ('{clashing[0]}', "
+                         f"{len(clashing)} in all), which the rig's weights would mix with; delete them, or edit a "
+                         "copy")
+
+
+def rig_in_place(obj, positions, coefficients, rotations, translation, model_rest, estimates, model_path, model,
+                 attributes: bool) -> ProjectionOutcome:
+    """The mesh itself rigged: its own vertices unposed by the fitted pose (inverse LBS with the
+    weights as Blender's Armature modifier applies them, so the rig shows the mesh exactly as it
+    was, detail kept), an armature posed like it, and sliders that edit its rest body and keep
+    the pose. The error reported is the space's own (its version of the mesh against the mesh)."""
+    from ..learning.articulated_space import unpose
+    from ..learning.shape_space import Projection
+    from .learn_shape_space import attach_rig
+    from .mesh_bridge import WEIGHT_LEVELS, read_evaluated_positions
+
+    articulated, tail_regressor, rolls, bone_names = articulated_model(model.space_path)
+    shown_weights = np.rint(np.clip(np.asarray(articulated.weights, np.float64), 0.0, 1.0) * WEIGHT_LEVELS)
+    shown_weights /= np.maximum(shown_weights.sum(axis=1, keepdims=True), 1.0)  # the modifier normalises
+    own_rest = unpose(positions, articulated.joints(coefficients), rotations, translation, shown_weights,
+                      articulated.parents)
+    lost = ~np.isfinite(own_rest).all(axis=1)  # a vertex whose blended transform cannot be inverted
+    own_rest[lost] = model_rest[lost]
+    modelled = articulated.pose(coefficients, rotations, translation)
+    distances = np.linalg.norm(modelled - positions, axis=1)
+    diagonal = float(np.linalg.norm(positions.max(axis=0) - positions.min(axis=0))) or 1.0
+    error_m = _world_length(obj, modelled - positions)
+    parent, parent_inverse, world = obj.parent, obj.matrix_parent_inverse.copy(), obj.matrix_world.copy()
+    try:
+        with SceneWriter() as writer:  # a failure removes the armature; the mesh is put back below
+            writer.adopt([attach_rig(obj, articulated, tail_regressor, rolls, bone_names, coefficients, rotations,
+                                     translation)])
+            update_positions(obj.data, own_rest)
+            read_evaluated_positions(obj)  # evaluated once, so Blender shows the rigged mesh
+            set_custom_properties(obj, {ERROR_PROPERTY: error_m,
+                                        RELATIVE_ERROR_PROPERTY: float(distances.mean()) / diagonal})
+            attach_sliders(obj, model_path, estimates, coefficients, None)
+            set_custom_properties(obj, {POSE_ROTATIONS: np.ravel(rotations), POSE_TRANSLATION: np.ravel(translation)})
+    except Exception:
+        _unrig(obj, positions, bone_names, parent, parent_inverse, world)
+        raise
+    projection = Projection(coefficients, modelled.astype(np.float32), float(distances.mean()),
+                            float(distances.mean()) / diagonal)
+    return ProjectionOutcome(obj, projection, dict(zip(model.columns, estimates)), None, "articulated", attributes,
+                             error_m)
+
+
+def _unrig(obj, positions, bone_names, parent, parent_inverse, world) -> None:
+    """Undo a half-made in-place rig: the modifier, the bones' vertex groups, the parent, the vertices."""
+    for modifier in [m for m in obj.modifiers if m.type == 'ARMATURE' and m.object is None]:
+        obj.modifiers.remove(modifier)
+    for group in [g for g in obj.vertex_groups if g.name in set(bone_names)]:
+        obj.vertex_groups.remove(group)
+    obj.parent, obj.matrix_parent_inverse = parent, parent_inverse
+    obj.matrix_world = world
+    for name in (ERROR_PROPERTY, RELATIVE_ERROR_PROPERTY, POSE_ROTATIONS, POSE_TRANSLATION):
+        obj.pop(name, None)
+    update_positions(obj.data, positions)
+
+
 def projection_report(outcome: ProjectionOutcome, target: str) -> str:
     fitted = f"template fitted (residual {100 * outcome.residual:.2f}%), " if outcome.residual is not None else ""
     what = "the copy is the space's version of it" if target == 'COPY' else "the mesh keeps its own detail"
@@ -183,6 +267,30 @@ def projection_report(outcome: ProjectionOutcome, target: str) -> str:
             f"{components} components in standard deviations{also} (Learn Attributes gives named sliders)")
 
 
+def out_of_range_note(outcome: ProjectionOutcome) -> str:
+    """A warning when the projection's slider values lie outside the training range (a space learned
+    from few shapes places an unseen one at many standard deviations along its small components):
+    the sliders stay within that range, so the first move of such a slider jumps back into it."""
+    from .model_store import absolute_path
+
+    model = slider_model(absolute_path(outcome.edited.design_space_edit.attribute_model))
+    if model.value_ranges is None:
+        return ""
+    values = np.array([outcome.estimates[name] for name in model.columns], dtype=np.float64)
+    low, high = model.value_ranges[:, 0], model.value_ranges[:, 1]
+    outside = np.flatnonzero((values < low) | (values > high))
+    if not len(outside):
+        return ""
+    worst = int(outside[np.argmax(np.maximum(low - values, values - high)[outside])])
+    listed = ", ".join(model.columns[i] for i in outside[:5]) + ("…" if len(outside) > 5 else "")
+    verb = "lies" if len(outside) == 1 else "lie"
+    return (f"{len(outside)} slider{'' if len(outside) == 1 else 's'} ({listed}) of '{outcome.edited.name}' {verb} "
+            f"outside the training range ('{model.columns[worst]}' is {values[worst]:.3g}; the training shapes span "
+            f"{low[worst]:.3g} to {high[worst]:.3g}): the space has seen no shape like it there, and a slider stays "
+            "within that range, so its first move jumps back into it; learn the space from more shapes like this one "
+            "or with fewer components")
+
+
 class DESIGN_SPACE_OT_project_shape(bpy.types.Operator):
     """Bring the active mesh into the active shape space (or learned attributes): report how well the space reproduces it, and give it sliders (its attributes, or the space's components)"""
 
@@ -192,7 +300,8 @@ class DESIGN_SPACE_OT_project_shape(bpy.types.Operator):
 
     target: EnumProperty(name="Edit", description="Which mesh the sliders change",
                          items=[('IN_PLACE', "This Mesh", "The sliders change the selected mesh itself, keeping its "
-                                                          "detail (Ctrl+Z undoes each move)"),
+                                                          "detail (Ctrl+Z undoes each move); an articulated space "
+                                                          "rigs it, posed as it is"),
                                 ('COPY', "A Copy", "A new copy that is the projection (the space's version of the "
                                                    "mesh, where the mesh is); the sliders change it and the "
                                                    "selected mesh stays as it is (needed when its topology "
@@ -202,7 +311,9 @@ class DESIGN_SPACE_OT_project_shape(bpy.types.Operator):
     @reports_errors
     def execute(self, context):
         outcome = project_shape(context, context.active_object, self.target)
-        self.report({'INFO'}, projection_report(outcome, self.target))
+        note = out_of_range_note(outcome)
+        self.report({'WARNING' if note else 'INFO'}, "; ".join([projection_report(outcome, self.target)]
+                                                               + ([note] if note else [])))
         for obj in context.selected_objects:
             obj.select_set(False)
         outcome.edited.select_set(True)

@@ -336,8 +336,8 @@ def bounded_slider_value(obj, name: str, value: float) -> tuple[float, str]:
     model = slider_model(absolute_path(state.attribute_model))
     low, high = model.value_ranges[state.sliders.find(name)]
     bounded = min(max(float(value), float(low)), float(high))
-    if bounded == value:
-        return bounded, ""
+    if math.isclose(bounded, value, rel_tol=1e-6, abs_tol=1e-9):  # a float32 slider at a float64 limit is at it
+        return float(value), ""
     return bounded, (f"'{name}' of '{obj.name}' was set to {bounded:.4g} instead of {value:.4g}: the training shapes "
                      f"span {low:.4g} to {high:.4g} (±{SLIDER_LIMIT_SIGMAS:g} standard deviations), and a slider "
                      "stays within that")
