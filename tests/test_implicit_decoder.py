@@ -24,10 +24,10 @@ from shapespace.signed_distance import class_references, prepare_signed_distance
 FAMILIES = ("chair", "table", "lamp", "airplane")
 TRAIN, HELD_OUT, RESOLUTION = 6, 2, 24
 # Bars below what was measured (solid/surface pose, fine alignment, size by reach): reconstruction inside
-# IoU 0.83, soft 0.97; completion 0.701 vs known part only 0.574 and logistic 0.578 (soft 0.810 vs 0.562).
+# IoU 0.83, soft 0.97; completion 0.703 vs known part only 0.574 and logistic 0.578 (soft 0.812 vs 0.562).
 # With the surface pose, RMS size and rotations by inside IoU it was 0.646 vs 0.572 and 0.568.
 MIN_RECONSTRUCTION_IOU, MIN_RECONSTRUCTION_SOFT_IOU = 0.75, 0.95
-COMPLETION_MARGIN, SOFT_COMPLETION_MARGIN = 0.08, 0.2
+COMPLETION_MARGIN, SOFT_COMPLETION_MARGIN = 0.1, 0.22
 
 
 def _hard_shapes(count, offset):
@@ -185,12 +185,14 @@ def test_complete_shape_poses_a_cut_roughened_mesh_as_the_model_was_trained(trai
     """The Complete Shape operator's core (volumetric_support.complete_implicit) on held-out roughened
     meshes with the last 40% along their longest side deleted, as a user marks a missing part: the cut
     mesh is posed like the training shapes (solid and surface poses, the class references' best axis
-    turn), completed and turned back into the mesh's own frame. NOT GOOD YET, measured here: IoU with
-    the whole shape 0.32 (0.13–0.51), below what was left (0.61) — the cut shape's own canonical pose
-    centres and scales what is left as if it were whole, so the completion comes back shifted and too
-    small; the bench's held-out shapes are posed whole and then cut, which hides this. The bars below
-    only keep what works: every shape completes or is refused by name, and the result is in the
-    shape's frame (it overlaps the shape at all)."""
+    turn), then placed as a part of a whole (place_partial: tilt, scale and shift by the soft IoU of
+    the known voxels with the class's decoded training shapes), completed with what is there kept as
+    it is at the output resolution, and turned back into the mesh's own frame. Measured here: IoU with
+    the whole shape 0.50-0.52 (0.17-0.83) at 48³, 0.54 at 64³; before (the cut shape's own pose, the
+    known part re-made at the model's grid) 0.32. NOT GOOD YET: below what was left (0.63): even in
+    the whole shape's true pose the completion scored 0.46 — the decoder's guesses in the box add
+    about as much wrong volume as right, and the model's cube (sized for airplanes) meshes a chair's
+    legs coarsely. The bars keep what was gained."""
     from shapespace.mesh_arrays import MeshArrays
     from shapespace.signed_distance import robust_solid
     from shapespace.voxels import common_frame, voxelize
@@ -210,7 +212,7 @@ def test_complete_shape_poses_a_cut_roughened_mesh_as_the_model_was_trained(trai
                          triangles[kept].reshape(-1).astype(np.int32))
         try:
             done = complete(model, {"info": {"aligned": False}}, cut, mesh.name, low, high, "the box",
-                            FAMILIES[label], lambda *a: None, lambda: False, resolution=RESOLUTION, steps=20)
+                            FAMILIES[label], lambda *a: None, lambda: False, resolution=2 * RESOLUTION, steps=20)
         except ValueError as refused:  # a thin part left that encloses nothing at this coarse grid: said by name
             assert mesh.name in str(refused)
             continue
@@ -225,4 +227,5 @@ def test_complete_shape_poses_a_cut_roughened_mesh_as_the_model_was_trained(trai
         left.append(known.sum() / max(truth.sum(), 1))
     print(f"COMPLETE_SHAPE cut roughened meshes: completed IoU {np.round(made, 2)} mean {np.mean(made):.3f}; "
           f"what was left {np.mean(left):.3f}")
-    assert len(made) >= len(meshes) - 2 and np.mean(made) > 0.2 and min(made) > 0.05
+    assert len(made) == len(meshes)  # the placement keeps thin parts: none refused (two were before)
+    assert np.mean(made) > 0.42 and min(made) > 0.1

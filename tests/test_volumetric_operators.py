@@ -265,7 +265,9 @@ def test_the_implicit_decoder_learns_generates_upright_loads_and_completes(bpy, 
     truth, guess = voxelize(a.vertices, a.triangles, frame), voxelize(b.vertices, b.triangles, frame)
     overlap = (truth & guess).sum() / (truth | guess).sum()
     print("completed chair IoU", overlap)
-    assert overlap > 0.4  # 0.61 measured (0.24 at surface level 0: the seat only)
+    # 0.62 measured with what is there kept at the output resolution (0.61 when it was re-made from the
+    # model's 32³ grid; 0.24 at surface level 0: the seat only)
+    assert overlap > 0.5
 
     # Bad input: a class with one shape, a class the model never saw; nothing is written.
     from test_bad_input import scene_hash
