@@ -269,6 +269,22 @@ def test_the_implicit_decoder_learns_generates_upright_loads_and_completes(bpy, 
     # model's 32³ grid; 0.24 at surface level 0: the seat only)
     assert overlap > 0.5
 
+    # Interpolate from a chair to a lamp: each end's code fitted to its signed distances; the ends come
+    # back at their shapes' own sizes (measured within 5%), the shapes between decoded from the codes between
+    lamps = bpy.data.collections["Lamps (varied topology)"].objects
+    _select(bpy, [chairs[0], lamps[0]], lamps[0])
+    before = set(bpy.data.objects)
+    capfd.readouterr()
+    with ProgressRecorder(addon.operators.background_jobs.runner) as recorder:
+        assert bpy.ops.design_space.interpolate_volumetric(steps=4) == {'FINISHED'}
+    assert any("fitting the code of" in m for _, m in recorder.seen)
+    assert f"from '{chairs[0].name}' (chair) to '{lamps[0].name}' (lamp)" in capfd.readouterr().out
+    strip = sorted((o for o in bpy.data.objects if o not in before), key=lambda o: o["interpolation_t"])
+    assert [o["interpolation_t"] for o in strip] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    for end, source in ((strip[0], chairs[0]), (strip[-1], lamps[0])):
+        ratio = np.array(end.dimensions) / np.array(source.dimensions)
+        assert np.all(np.abs(ratio - 1) < 0.15), (end.name, ratio)
+
     # Bad input: a class with one shape, a class the model never saw; nothing is written.
     from test_bad_input import scene_hash
 
