@@ -551,6 +551,22 @@ class ImplicitSDF:
         best = int(torch.argmin(loss))
         return z[best].detach().cpu().numpy(), vectors[best], candidates[best]
 
+    def grid_samples(self, grid, known=None, samples: int = 2048, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(points (n, 3), signed distances (n,)) of `samples` voxels of a signed-distance grid over the
+        model's cube (only `known` ones when given) to fit a code to: up to half near the surface
+        (inside the truncation band, which decides the code), the rest from elsewhere."""
+        grid = np.asarray(grid, np.float32)
+        rng = np.random.default_rng(seed)
+        flat = np.flatnonzero(np.ones(grid.size, bool) if known is None else np.asarray(known, bool).ravel())
+        values = grid.ravel()[flat]
+        near = flat[np.abs(values) < self.truncation * 0.999]
+        far = flat[np.abs(values) >= self.truncation * 0.999]
+        take_near = near if len(near) <= samples // 2 else rng.choice(near, samples // 2, replace=False)
+        rest = samples - len(take_near)
+        take_far = far if len(far) <= rest else rng.choice(far, rest, replace=False)
+        chosen = np.concatenate([take_near, take_far])
+        return self.grid_points(grid.shape[0])[chosen], grid.ravel()[chosen]
+
     def complete(self, grid, known, condition_vector=None, steps: int = 40, samples: int = 2048, seed: int = 0,
                  resolution: int | None = None, keep_known: bool = True, mirror: bool = True,
                  should_stop=None) -> tuple[np.ndarray, int]:
@@ -569,18 +585,8 @@ class ImplicitSDF:
                              f"and {known.shape}")
         if not known.any():
             raise ValueError("Nothing of the shape is known (the known mask is empty); mark the part that is there")
-        rng = np.random.default_rng(seed)
-        flat_known = np.flatnonzero(known.ravel())
-        values = grid.ravel()[flat_known]
-        near = flat_known[np.abs(values) < self.truncation * 0.999]
-        far = flat_known[np.abs(values) >= self.truncation * 0.999]
-        take_near = near if len(near) <= samples // 2 else rng.choice(near, samples // 2, replace=False)
-        rest = samples - len(take_near)
-        take_far = far if len(far) <= rest else rng.choice(far, rest, replace=False)
-        chosen = np.concatenate([take_near, take_far])
-        points = self.grid_points(r)[chosen]
-        code, vector, k = self.fit_codes(points, grid.ravel()[chosen], condition_vector, steps,
-                                         should_stop=should_stop)
+        points, distances = self.grid_samples(grid, known, samples, seed)
+        code, vector, k = self.fit_codes(points, distances, condition_vector, steps, should_stop=should_stop)
         if (resolution is not None and resolution != r) or not keep_known:
             return self.decode_grid(code[None], vector[None], resolution or r)[0], k
         decoded = self.decode_grid(code[None], vector[None], r)[0]

@@ -18,7 +18,7 @@ from .mesh_bridge import SceneWriter, read_shape
 from .volumetric_support import (active_volumetric, grid_mesh, implicit_frame, implicit_mesh, mesh_grid,
                                  shape_condition, standing_on_ground)
 
-CODE_SAMPLES = 4096  # known signed distances a shape's code is fitted to (all near the surface first)
+CODE_SAMPLES = 4096  # signed distances a whole shape's code is fitted to (twice a completion's: all is known)
 
 
 def two_shapes(context):
@@ -28,22 +28,6 @@ def two_shapes(context):
         raise ValueError(f"Select exactly two mesh objects to interpolate between ({len(selected)} selected)")
     active = context.active_object
     return sorted(selected, key=lambda o: o == active)
-
-
-def grid_samples(model, grid, count: int = CODE_SAMPLES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(points (n, 3), signed distances (n,)) of a signed-distance grid over the model's cube: every
-    voxel within the truncation band (the surface, which decides the code), then voxels drawn from
-    the rest, `count` in all."""
-    values = np.asarray(grid, np.float32).ravel()
-    points = model.grid_points(np.asarray(grid).shape[0])
-    rng = np.random.default_rng(seed)
-    near = np.flatnonzero(np.abs(values) < 0.999 * model.truncation)
-    far = np.flatnonzero(np.abs(values) >= 0.999 * model.truncation)
-    if len(near) > count:
-        near = rng.choice(near, count, replace=False)
-    far = rng.choice(far, min(len(far), max(count - len(near), count // 4)), replace=False)
-    chosen = np.concatenate([near, far])
-    return points[chosen], values[chosen]
 
 
 def implicit_code(model, metadata, shape, name: str):
@@ -62,7 +46,7 @@ def implicit_code(model, metadata, shape, name: str):
     if not (grid < 0).any():
         raise ValueError(f"'{name}' encloses no volume (flat or open), so it has no signed distances to fit a code "
                          "to; give it thickness (Solidify modifier, applied) or pick a closed shape")
-    points, distances = grid_samples(model, grid)
+    points, distances = model.grid_samples(grid, samples=CODE_SAMPLES)
     return model.fit_codes(points, distances)
 
 

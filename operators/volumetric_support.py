@@ -12,6 +12,7 @@ import numpy as np
 from .background_jobs import set_quietly
 from .mesh_bridge import read_shape
 from .model_store import absolute_path, active_volumetric_entry
+from ..shapespace.body_rig import axis_angle_to_matrix
 
 _loaded: dict = {}  # (path, modification time) -> (model, metadata)
 MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
@@ -310,15 +311,6 @@ class Placement:
         return self.scale * np.asarray(points, np.float64) @ self.turn.T + self.shift
 
 
-def _rotation_of(vector) -> np.ndarray:
-    angle = float(np.linalg.norm(vector))
-    if angle < 1e-12:
-        return np.eye(3)
-    k = np.asarray(vector, np.float64) / angle
-    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
-
-
 def _trilinear(volume, frame, points) -> np.ndarray:
     """(N, C) trilinear reads of a voxel-centre grid (S, S, S, C) at points (N, 3); outside, the border."""
     s, c = volume.shape[0], volume.shape[-1]
@@ -378,7 +370,7 @@ def place_partial(model, part, box_distance, frame, pose_scale: float, label=Non
     def score(turn, params):
         if not low_scale <= params[3] <= high_scale:
             return -1.0, 0
-        grid, known = placed(_rotation_of(params[:3]) @ turn, float(np.exp(params[3])), params[4:])
+        grid, known = placed(axis_angle_to_matrix(params[:3]) @ turn, float(np.exp(params[3])), params[4:])
         if not known.any():
             return -1.0, 0
         soft = soft_occupancy(grid, truncation)[known]
@@ -416,7 +408,7 @@ def place_partial(model, part, box_distance, frame, pose_scale: float, label=Non
         if best is None or value > best[0]:
             best = (value, turn, params)
     value, turn, params = best
-    turn = _rotation_of(params[:3]) @ turn
+    turn = axis_angle_to_matrix(params[:3]) @ turn
     scale, shift = float(np.exp(params[3])), params[4:] + 0.0
     grid, known = placed(turn, scale, shift)
     _, k = score(turn, np.concatenate([np.zeros(3), params[3:]]))

@@ -157,16 +157,8 @@ def offsets(model, d, r):
 
 def _fit(model, grid, known, samples=2048, steps=40, seed=0):
     """(code (1, L), condition (1, C)) fitted as `complete` does."""
-    rng = np.random.default_rng(seed)
-    flat = np.flatnonzero(known.ravel())
-    values = grid.ravel()[flat]
-    near = flat[np.abs(values) < model.truncation * 0.999]
-    far = flat[np.abs(values) >= model.truncation * 0.999]
-    take_near = near if len(near) <= samples // 2 else rng.choice(near, samples // 2, replace=False)
-    rest = samples - len(take_near)
-    take_far = far if len(far) <= rest else rng.choice(far, rest, replace=False)
-    chosen = np.concatenate([take_near, take_far])
-    code, vector, _ = model.fit_codes(model.grid_points(grid.shape[0])[chosen], grid.ravel()[chosen], None, steps)
+    points, distances = model.grid_samples(grid, known, samples, seed)
+    code, vector, _ = model.fit_codes(points, distances, None, steps)
     return code[None], vector[None]
 
 

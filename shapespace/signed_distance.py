@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .body_rig import axis_angle_to_matrix
 from .canonical_pose import PoseFrame, axis_rotations, canonical_frame
 from .mesh_arrays import MeshArrays
 from .voxels import GridFrame, consistently_wound, outward_pieces, voxelize
@@ -447,15 +448,6 @@ def class_references(grids, labels, classes: int) -> np.ndarray:
     return out
 
 
-def _rodrigues(vector: np.ndarray) -> np.ndarray:
-    angle = float(np.linalg.norm(vector))
-    if angle < 1e-12:
-        return np.eye(3)
-    k = np.asarray(vector, np.float64) / angle
-    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
-
-
 REFINE_STEPS = (np.radians(8.0), 1.0, 0.08)  # first steps: rotation (radians), shift (voxels), log scale
 REFINE_LEVELS = 4  # each level halves the steps
 
@@ -478,7 +470,7 @@ def refine_similarity(grid: np.ndarray, reference: np.ndarray, frame: GridFrame,
     shape_mass = float(soft_occupancy(grid, truncation).sum())
 
     def score(params):
-        q, shift, log_scale = _rodrigues(params[:3]), params[3:6] * frame.pitch, params[6]
+        q, shift, log_scale = axis_angle_to_matrix(params[:3]), params[3:6] * frame.pitch, params[6]
         source = ((points - shift) @ q) / np.exp(log_scale)
         moved = np.clip(0.5 - sample_grid(grid, frame, source) / (2.0 * max(truncation, 1e-30)), 0.0, 1.0)
         common = float(np.minimum(moved, target).sum())
@@ -503,7 +495,7 @@ def refine_similarity(grid: np.ndarray, reference: np.ndarray, frame: GridFrame,
                         params, best, improved = trial, value, True
                         break
         steps = steps / 2
-    return _rodrigues(params[:3]), params[3:6] * frame.pitch, float(np.exp(params[6])), best
+    return axis_angle_to_matrix(params[:3]), params[3:6] * frame.pitch, float(np.exp(params[6])), best
 
 
 def _refined(mesh: MeshArrays, frame_pose: PoseFrame, rotation: np.ndarray, grid: np.ndarray, reference: np.ndarray,
