@@ -24,10 +24,13 @@ from shapespace.signed_distance import class_references, prepare_signed_distance
 FAMILIES = ("chair", "table", "lamp", "airplane")
 TRAIN, HELD_OUT, RESOLUTION = 6, 2, 24
 # Bars below what was measured (solid/surface pose, fine alignment, size by reach): reconstruction inside
-# IoU 0.83, soft 0.97; completion 0.703 vs known part only 0.574 and logistic 0.578 (soft 0.812 vs 0.562).
-# With the surface pose, RMS size and rotations by inside IoU it was 0.646 vs 0.572 and 0.568.
+# IoU 0.83, soft 0.97; completion 0.716 vs known part only 0.574 and logistic 0.578 (soft 0.812 vs 0.562).
+# The completion margin: 0.142 measured (0.129 with the old weak prior when fitting the code, prior weight
+# 0.01; implicit_decoder.COMPLETION_PRIOR_WEIGHT); the bar leaves 0.02 for other CPUs' float rounding of
+# the training, so it guards the completion, not that small step. With the surface pose, RMS size and
+# rotations by inside IoU it was 0.646 vs 0.572 and 0.568.
 MIN_RECONSTRUCTION_IOU, MIN_RECONSTRUCTION_SOFT_IOU = 0.75, 0.95
-COMPLETION_MARGIN, SOFT_COMPLETION_MARGIN = 0.1, 0.22
+COMPLETION_MARGIN, SOFT_COMPLETION_MARGIN = 0.12, 0.22
 
 
 def _hard_shapes(count, offset):
