@@ -86,7 +86,9 @@ class CompletionJob(Job):
                 return None
             mesh, label, filled = done
             return {"mesh": mesh, "category": model.conditions.classes[label], "kind": model.kind,
-                    "size": float(np.ptp(self.shape.vertices[:, 0])), "filled": filled}
+                    "size": float(max(self.high[0], self.shape.vertices[:, 0].max())
+                                  - min(self.low[0], self.shape.vertices[:, 0].min())),  # the whole, not the part
+                    "filled": filled}
         # The known part is what the surface outside the region encloses (rays that never cross the region
         # decide), not a guess at closing the cut; what lies inside the region is unknown, even if some
         # geometry is left there.

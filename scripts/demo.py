@@ -339,9 +339,10 @@ def recognition_demo(bpy, addon, output: Path, seed: int, bodies: bool) -> list:
 
 
 def volumes_demo(bpy, addon, seed: int) -> list:
-    """A conditional 3D VAE learned from voxelised procedural families: new chairs and lamps, a strip
-    from a chair to a lamp, and half a chair completed; and the implicit signed-distance decoder's
-    chairs, tables, lamps and airplanes (one clean piece each, upright)."""
+    """A conditional 3D VAE learned from voxelised procedural families: new chairs and lamps and a strip
+    from a chair to a lamp; the implicit signed-distance decoder's chairs, tables, lamps and airplanes
+    (one clean piece each, upright) and its strip from a chair to a lamp; half a chair completed by
+    each."""
     settings = bpy.context.scene.design_space
     bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'TABLE', 'LAMP', 'AIRPLANE', 'VASE'},
                                                  shapes_per_family=50, body_count=0, topology='VARIED',
@@ -397,8 +398,23 @@ def volumes_demo(bpy, addon, seed: int) -> list:
         made.append(generated)
         say(f"implicit {category}s: " + ", ".join(f"{o.name} ({o.dimensions.z:.2f} m tall, "
                                                   f"{o['design_space_pieces']} piece)" for o in generated.objects))
+    # the implicit model walks from one of its chairs to one of its lamps (a code fitted to each end)
+    implicit_index = settings.active_model_index
+    ends = [next(o for o in small.all_objects if o.get("category") == c) for c in ("chair", "lamp")]
+    bpy.ops.object.select_all(action='DESELECT')
+    for obj in ends:
+        obj.select_set(True)
+    bpy.context.view_layer.objects.active = ends[1]
+    existing = set(bpy.data.collections)
+    bpy.ops.design_space.interpolate_volumetric(steps=6)
+    walk = next(c for c in bpy.data.collections if c not in existing)
+    walk.name = "Implicit interpolation"
+    for obj in walk.objects:
+        obj.location.y = -60.0
+    made.append(walk)
+    say(f"implicit interpolation {ends[0].name} → {ends[1].name}: {len(walk.objects)} shapes")
     settings.training_collection, settings.collection_aligned = library, False
-    # the VAE completes the half chair below
+    # the VAE completes the half chair below, then the implicit model
     settings.active_model_index = next(i for i, m in enumerate(settings.models) if m.kind == "voxel_vae")
 
     # Half a chair: the faces right of the middle deleted; a box marks what is missing.
@@ -422,8 +438,19 @@ def volumes_demo(bpy, addon, seed: int) -> list:
     bpy.context.view_layer.objects.active = partial
     bpy.ops.design_space.complete_volumetric()
     completed = bpy.data.objects[f"{partial.name} completed"]
+    say(f"completed '{partial.name}' into '{completed.name}' with the VAE ({completed['category']})")
+    completed.name = f"{partial.name} completed (VAE)"
+    completed.location.x += 1.3 * (high[0] - low[0])  # left to right: the half, the implicit's, the VAE's
+    settings.active_model_index = implicit_index
+    bpy.ops.object.select_all(action='DESELECT')
+    region.select_set(True)
+    partial.select_set(True)
+    bpy.context.view_layer.objects.active = partial
+    bpy.ops.design_space.complete_volumetric()
+    completed = bpy.data.objects[f"{partial.name} completed"]
+    completed.name = f"{partial.name} completed (implicit)"
     region.hide_render = True
-    say(f"completed '{partial.name}' into '{completed.name}' ({completed['category']})")
+    say(f"completed '{partial.name}' into '{completed.name}' with the implicit decoder ({completed['category']})")
     made.append(completion)
     return made
 
