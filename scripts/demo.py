@@ -415,7 +415,7 @@ def volumes_demo(bpy, addon, seed: int) -> list:
     say(f"implicit interpolation {ends[0].name} → {ends[1].name}: {len(walk.objects)} shapes")
     settings.training_collection, settings.collection_aligned = library, False
     # the VAE completes the half chair below, then the implicit model
-    settings.active_model_index = next(i for i, m in enumerate(settings.models) if m.kind == "voxel_vae")
+    vae_index = next(i for i, m in enumerate(settings.models) if m.kind == "voxel_vae")
 
     # Half a chair: the faces right of the middle deleted; a box marks what is missing.
     bridge = addon.operators.mesh_bridge
@@ -432,25 +432,20 @@ def volumes_demo(bpy, addon, seed: int) -> list:
     region.scale = (high[0] * 1.05, (high[1] - low[1]) * 1.1, (high[2] - low[2]) * 1.1)
     region.display_type = 'WIRE'
     bpy.context.view_layer.update()
-    bpy.ops.object.select_all(action='DESELECT')
-    region.select_set(True)
-    partial.select_set(True)
-    bpy.context.view_layer.objects.active = partial
-    bpy.ops.design_space.complete_volumetric()
-    completed = bpy.data.objects[f"{partial.name} completed"]
-    say(f"completed '{partial.name}' into '{completed.name}' with the VAE ({completed['category']})")
-    completed.name = f"{partial.name} completed (VAE)"
-    completed.location.x += 1.3 * (high[0] - low[0])  # left to right: the half, the implicit's, the VAE's
-    settings.active_model_index = implicit_index
-    bpy.ops.object.select_all(action='DESELECT')
-    region.select_set(True)
-    partial.select_set(True)
-    bpy.context.view_layer.objects.active = partial
-    bpy.ops.design_space.complete_volumetric()
-    completed = bpy.data.objects[f"{partial.name} completed"]
-    completed.name = f"{partial.name} completed (implicit)"
+    # left to right: the half, the implicit model's completion, the VAE's (moved aside first)
+    for model_index, method in ((vae_index, "VAE"), (implicit_index, "implicit")):
+        settings.active_model_index = model_index
+        bpy.ops.object.select_all(action='DESELECT')
+        region.select_set(True)
+        partial.select_set(True)
+        bpy.context.view_layer.objects.active = partial
+        bpy.ops.design_space.complete_volumetric()
+        completed = bpy.data.objects[f"{partial.name} completed"]
+        completed.name = f"{partial.name} completed ({method})"
+        if method == "VAE":
+            completed.location.x += 1.3 * (high[0] - low[0])
+        say(f"completed '{partial.name}' into '{completed.name}' ({completed['category']})")
     region.hide_render = True
-    say(f"completed '{partial.name}' into '{completed.name}' with the implicit decoder ({completed['category']})")
     made.append(completion)
     return made
 
