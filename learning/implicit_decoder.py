@@ -41,9 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .volumetric import Conditions
-
-IMPLICIT_KIND = "implicit_sdf"
+from .volumetric import IMPLICIT_KIND, Conditions
 # Surfaces are extracted this many training voxels outside the decoded zero level: the decoder's
 # distances lean outwards on thin parts (a decoded chair's deepest inside value was only 0.1-0.4
 # voxels), so at level 0 lamps lost their stems and chairs their backs and legs; at +0.5 voxel the

@@ -77,8 +77,9 @@ def active_model(scene):
 
 
 def active_volumetric_entry(scene):
-    """The active model's entry if it is a volumetric model (read from the list: no file is opened)."""
-    from ..learning.volumetric import VOLUMETRIC_KINDS
+    """The active model's entry if it is a volumetric model of any kind (occupancy or implicit; read
+    from the list: no file is opened)."""
+    from ..learning.volumetric import ALL_VOLUMETRIC_KINDS
 
     entry = active_model(scene)
-    return entry if entry is not None and entry.kind in VOLUMETRIC_KINDS else None
+    return entry if entry is not None and entry.kind in ALL_VOLUMETRIC_KINDS else None

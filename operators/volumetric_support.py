@@ -19,29 +19,9 @@ MEMORY_SHARE = 0.5  # a job may take at most this share of the machine's memory
 VOXEL_CACHE_BYTES = 256 * 2 ** 20  # the voxel cache's folder is trimmed to this (4 KiB per 32³ grid)
 
 
-def volume_model_kinds() -> tuple:
-    """Every kind of model the Volumes operators use: the occupancy models and the implicit decoder."""
-    from ..learning.implicit_decoder import IMPLICIT_KIND
-    from ..learning.volumetric import VOLUMETRIC_KINDS
-
-    return tuple(VOLUMETRIC_KINDS) + (IMPLICIT_KIND,)
-
-
-def active_volume_entry(scene):
-    """The active model's entry if it is one of volume_model_kinds() (read from the list: no file is
-    opened). model_store.active_volumetric_entry knows the occupancy kinds only."""
-    from .model_store import active_model
-
-    entry = active_volumetric_entry(scene)
-    if entry is not None:
-        return entry
-    entry = active_model(scene)
-    return entry if entry is not None and entry.kind in volume_model_kinds() else None
-
-
 def active_volumetric_path(context):
     """(model entry, file path) of the active model, which must be volumetric; no file is opened."""
-    entry = active_volume_entry(context.scene)
+    entry = active_volumetric_entry(context.scene)
     if entry is None:
         raise ValueError("Make a volumetric model the active one first (Learn Volumes, or pick one in the model "
                          "list)")
@@ -53,17 +33,14 @@ def active_volumetric_path(context):
 
 
 def load_volumetric_once(path):
-    """(model, metadata) of a volumetric model file, loaded once per file version (pure: a job may
-    call it off the main thread)."""
-    from ..learning.implicit_decoder import IMPLICIT_KIND, load_implicit
-    from ..learning.model_files import load_model_file
+    """(model, metadata) of a volumetric model file of any kind, loaded once per file version (pure: a
+    job may call it off the main thread)."""
     from ..learning.volumetric import load_volumetric
 
     key = (str(path), path.stat().st_mtime)
     if key not in _loaded:
         _loaded.clear()
-        kind = load_model_file(path, known_kinds=set(volume_model_kinds())).kind
-        _loaded[key] = load_implicit(path) if kind == IMPLICIT_KIND else load_volumetric(path)
+        _loaded[key] = load_volumetric(path)
     return _loaded[key]
 
 

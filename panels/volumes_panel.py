@@ -6,7 +6,7 @@ import bpy
 
 from ..operators.generate_volumetric import PREVIEW, PREVIEW_COUNT
 from ..operators.image_bridge import picture_icon
-from ..operators.volumetric_support import active_volume_entry
+from ..operators.model_store import active_volumetric_entry
 from .sidebar import DesignSpaceSidebar
 
 
@@ -20,7 +20,7 @@ class DESIGN_SPACE_PT_volumes(DesignSpaceSidebar, bpy.types.Panel):
         column = layout.column()
         column.enabled = settings.training_collection is not None
         column.operator("design_space.learn_volumetric", icon='MESH_CUBE')
-        entry = active_volume_entry(context.scene)
+        entry = active_volumetric_entry(context.scene)
         if entry is None:
             layout.label(text="Make a volumetric model active to generate", icon='INFO')
             return
