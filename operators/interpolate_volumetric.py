@@ -13,6 +13,7 @@ import bpy
 import numpy as np
 from bpy.props import IntProperty
 
+from ..learning.volumetric import IMPLICIT_KIND, LOGISTIC_KIND
 from .background_jobs import Job, JobOperator, StepReporter
 from .mesh_bridge import SceneWriter, read_shape
 from .volumetric_support import (active_volumetric, grid_mesh, implicit_frame, implicit_mesh, mesh_grid,
@@ -66,14 +67,14 @@ class InterpolationJob(Job):
         self.steps, self.smoothing, self.resolution = steps, smoothing, resolution
         self.label = f"Interpolate '{first.name}' → '{last.name}'"
         self.applied = False
-        if model.kind == "implicit_sdf":
+        if model.kind == IMPLICIT_KIND:
             self.shapes = (read_shape(first), read_shape(last))
         else:  # voxelised here: reading the objects needs the main thread
             self.grids = [mesh_grid(obj, model.resolution) for obj in (first, last)]
 
     def work(self, report, should_stop):
         progress = StepReporter(report)
-        if self.model.kind == "implicit_sdf":
+        if self.model.kind == IMPLICIT_KIND:
             return self._implicit(progress, should_stop)
         conditions, classes = [], []
         for grid, _, shape in self.grids:
@@ -174,7 +175,7 @@ class DESIGN_SPACE_OT_interpolate_volumetric(JobOperator, bpy.types.Operator):
 
     def job(self, context) -> InterpolationJob:
         entry, model, metadata = active_volumetric(context)
-        if model.kind == "voxel_logistic":
+        if model.kind == LOGISTIC_KIND:
             raise ValueError(f"'{entry.name}' is a per-voxel logistic model, which has no shape codes to walk "
                              "between; learn a Deep (3D VAE) or Implicit model to interpolate")
         first, last = two_shapes(context)
