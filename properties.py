@@ -7,19 +7,19 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 
 def _attribute_names(context, edit_text):
-    from .operators.train_attribute_predictor import attribute_search
+    from .operators.prediction.train_attribute_predictor import attribute_search
 
     return attribute_search(context, edit_text)
 
 
 def _select_by_strength(settings, context):
-    from .operators.rank_by_attribute import select_by_strength
+    from .operators.comparisons.rank_by_attribute import select_by_strength
 
     select_by_strength(context, settings.comparison_attribute.strip(), settings.ranking_position)
 
 
 def _on_slider_change(self, context):
-    from .operators.shape_editing import on_slider_change
+    from .operators.shape_space.shape_editing import on_slider_change
 
     on_slider_change(self, context)
 

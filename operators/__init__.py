@@ -2,43 +2,44 @@
 
 import bpy
 
-from . import background_jobs, image_bridge, shape_editing
-from .adjust_part import DESIGN_SPACE_OT_adjust_part
-from .answer_comparison import DESIGN_SPACE_OT_answer_comparison
-from .assemble_parts import DESIGN_SPACE_OT_assemble_parts
+from . import background_jobs, image_bridge
+from .shape_space import shape_editing
 from .cancel_job import DESIGN_SPACE_OT_cancel_job
-from .classify import DESIGN_SPACE_OT_classify
-from .complete_volumetric import DESIGN_SPACE_OT_complete_volumetric
-from .create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
-from .export_comparisons import DESIGN_SPACE_OT_export_comparisons
-from .export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
-from .find_similar import DESIGN_SPACE_OT_find_similar
-from .generate_shapes import DESIGN_SPACE_OT_generate_shapes
-from .generate_volumetric import DESIGN_SPACE_OT_generate_volumetric
-from .import_comparisons import DESIGN_SPACE_OT_import_comparisons
-from .import_dataset import DESIGN_SPACE_OT_import_dataset
 from .install_torch import DESIGN_SPACE_OT_install_torch, add_packages_to_path
-from .interpolate_volumetric import DESIGN_SPACE_OT_interpolate_volumetric
-from .edit_attributes import DESIGN_SPACE_OT_edit_attributes
-from .learn_attributes import DESIGN_SPACE_OT_learn_attributes
-from .learn_comparisons import DESIGN_SPACE_OT_learn_comparisons
-from .keep_assembly import DESIGN_SPACE_OT_keep_assembly
-from .learn_part_model import DESIGN_SPACE_OT_learn_part_model
-from .learn_shape_space import DESIGN_SPACE_OT_learn_shape_space
-from .learn_volumetric import DESIGN_SPACE_OT_learn_volumetric
 from .load_model import DESIGN_SPACE_OT_load_model
-from .next_comparison import DESIGN_SPACE_OT_next_comparison
-from .predict_attribute import DESIGN_SPACE_OT_predict_attribute
-from .project_shape import DESIGN_SPACE_OT_project_shape
-from .rank_by_attribute import DESIGN_SPACE_OT_rank_by_attribute
-from .score_attribute import DESIGN_SPACE_OT_score_attribute
-from .edit_by_phrase import DESIGN_SPACE_OT_edit_by_phrase
-from .sketch_search import DESIGN_SPACE_OT_sketch_search
-from .swap_part import DESIGN_SPACE_OT_swap_part
-from .train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor
-from .train_classifier import DESIGN_SPACE_OT_train_classifier
-from .train_sketch_search import DESIGN_SPACE_OT_train_sketch_search
 from .worker_jobs import show_curves
+from .comparisons.answer_comparison import DESIGN_SPACE_OT_answer_comparison
+from .comparisons.edit_by_phrase import DESIGN_SPACE_OT_edit_by_phrase
+from .comparisons.export_comparisons import DESIGN_SPACE_OT_export_comparisons
+from .comparisons.import_comparisons import DESIGN_SPACE_OT_import_comparisons
+from .comparisons.learn_comparisons import DESIGN_SPACE_OT_learn_comparisons
+from .comparisons.next_comparison import DESIGN_SPACE_OT_next_comparison
+from .comparisons.rank_by_attribute import DESIGN_SPACE_OT_rank_by_attribute
+from .comparisons.score_attribute import DESIGN_SPACE_OT_score_attribute
+from .data.create_demo_collections import DESIGN_SPACE_OT_create_demo_collections
+from .data.export_training_dataset import DESIGN_SPACE_OT_export_training_dataset
+from .data.import_dataset import DESIGN_SPACE_OT_import_dataset
+from .parts.adjust_part import DESIGN_SPACE_OT_adjust_part
+from .parts.assemble_parts import DESIGN_SPACE_OT_assemble_parts
+from .parts.keep_assembly import DESIGN_SPACE_OT_keep_assembly
+from .parts.learn_part_model import DESIGN_SPACE_OT_learn_part_model
+from .parts.swap_part import DESIGN_SPACE_OT_swap_part
+from .prediction.predict_attribute import DESIGN_SPACE_OT_predict_attribute
+from .prediction.train_attribute_predictor import DESIGN_SPACE_OT_train_attribute_predictor
+from .recognition.classify import DESIGN_SPACE_OT_classify
+from .recognition.find_similar import DESIGN_SPACE_OT_find_similar
+from .recognition.sketch_search import DESIGN_SPACE_OT_sketch_search
+from .recognition.train_classifier import DESIGN_SPACE_OT_train_classifier
+from .recognition.train_sketch_search import DESIGN_SPACE_OT_train_sketch_search
+from .shape_space.edit_attributes import DESIGN_SPACE_OT_edit_attributes
+from .shape_space.generate_shapes import DESIGN_SPACE_OT_generate_shapes
+from .shape_space.learn_attributes import DESIGN_SPACE_OT_learn_attributes
+from .shape_space.learn_shape_space import DESIGN_SPACE_OT_learn_shape_space
+from .shape_space.project_shape import DESIGN_SPACE_OT_project_shape
+from .volumes.complete_volumetric import DESIGN_SPACE_OT_complete_volumetric
+from .volumes.generate_volumetric import DESIGN_SPACE_OT_generate_volumetric
+from .volumes.interpolate_volumetric import DESIGN_SPACE_OT_interpolate_volumetric
+from .volumes.learn_volumetric import DESIGN_SPACE_OT_learn_volumetric
 
 classes = (
     DESIGN_SPACE_OT_import_dataset,

@@ -3,10 +3,10 @@ them, and describe an edit in words."""
 
 import bpy
 
-from ..operators.edit_by_phrase import last_phrase
+from ..operators.comparisons.edit_by_phrase import last_phrase
 from ..operators.image_bridge import picture_icon
-from ..operators.learn_comparisons import CURVE_IMAGE
-from ..operators.score_attribute import property_name
+from ..operators.comparisons.learn_comparisons import CURVE_IMAGE
+from ..operators.comparisons.score_attribute import property_name
 from .sidebar import DesignSpaceSidebar
 
 

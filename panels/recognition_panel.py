@@ -2,9 +2,9 @@
 
 import bpy
 
-from ..operators.find_similar import THUMBNAIL
+from ..operators.recognition.find_similar import THUMBNAIL
 from ..operators.image_bridge import picture_icon
-from ..operators.train_classifier import CONFUSION_IMAGE
+from ..operators.recognition.train_classifier import CONFUSION_IMAGE
 from .sidebar import DesignSpaceSidebar
 
 

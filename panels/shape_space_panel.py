@@ -5,8 +5,8 @@ meshes with them."""
 import bpy
 
 from ..operators.image_bridge import picture_icon
-from ..operators.learn_attributes import FIT_IMAGE
-from ..operators.learn_shape_space import VARIANCE_IMAGE
+from ..operators.shape_space.learn_attributes import FIT_IMAGE
+from ..operators.shape_space.learn_shape_space import VARIANCE_IMAGE
 from .sidebar import DesignSpaceSidebar
 
 

@@ -4,7 +4,7 @@ classify."""
 
 import bpy
 
-from ..operators.generate_volumetric import PREVIEW, PREVIEW_COUNT
+from ..operators.volumes.generate_volumetric import PREVIEW, PREVIEW_COUNT
 from ..operators.image_bridge import picture_icon
 from ..operators.model_store import active_volumetric_entry
 from .sidebar import DesignSpaceSidebar

@@ -270,7 +270,7 @@ def bench_attribute_slider(bpy, addon, rows):
     from learning.shape_space import ShapeSpace, save_shape_space
 
     bridge = addon.operators.mesh_bridge
-    editing = addon.operators.shape_editing
+    editing = addon.operators.shape_space.shape_editing
     MeshArrays = addon.shapespace.mesh_arrays.MeshArrays
     folder = Path(tempfile.mkdtemp(prefix="design_space_bench_"))
     rng = np.random.default_rng(0)
@@ -702,7 +702,7 @@ def bench_posed_slider(bpy, addon, rows):
     from shapespace.mesh_arrays import MeshArrays
     from shapespace.posed_bodies import posed_body_set
 
-    bridge, editing = addon.operators.mesh_bridge, addon.operators.shape_editing
+    bridge, editing = addon.operators.mesh_bridge, addon.operators.shape_space.shape_editing
     copies, folder = 8, Path(tempfile.mkdtemp(prefix="design_space_bench_"))
     bpy.ops.wm.read_homefile(use_empty=True)
     bodies = posed_body_set(5, 2, seed=5)

@@ -88,7 +88,7 @@ def import_timing(bpy, addon, files: int = 200, existing: int = 2000, fmt: str =
                 figures[f"{label}_scene_operator_s_per_file"] = (time.perf_counter() - start) / files
             # The files alone, one at a time, without the operator's once-per-call costs (undo push,
             # report); the median resists the spikes other processes cause on shared machines.
-            job = addon.operators.import_dataset.DatasetImport(str(library), f"{label} steps")
+            job = addon.operators.data.import_dataset.DatasetImport(str(library), f"{label} steps")
             seconds = []
             while not job.done:
                 start = time.perf_counter()

@@ -93,8 +93,8 @@ def bench_phrase_edit(bpy, addon, rows, side: int = 317):
     from learning.shape_space import save_shape_space
 
     bridge = addon.operators.mesh_bridge
-    editing = addon.operators.shape_editing
-    phrases = addon.operators.edit_by_phrase
+    editing = addon.operators.shape_space.shape_editing
+    phrases = addon.operators.comparisons.edit_by_phrase
     store = addon.operators.model_store
     MeshArrays = addon.shapespace.mesh_arrays.MeshArrays
     rng = np.random.default_rng(0)

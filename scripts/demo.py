@@ -258,7 +258,7 @@ def comparisons_demo(bpy, addon, seed: int) -> list:
     bpy.ops.design_space.learn_comparisons()
     entry = settings.models[settings.active_model_index]
     learned = ranking.load_rankings(addon.operators.model_store.absolute_path(entry.filepath))[0][0]
-    features, feature_names, _, _ = addon.operators.comparison_support.collection_features(bpy.context)
+    features, feature_names, _, _ = addon.operators.comparisons.comparison_support.collection_features(bpy.context)
     tau = ranking.kendall_tau(learned.strength(features), [hidden[names.index(n)] for n in feature_names])
     say(f"'sturdy' from 200 comparisons ({sum(a.answer == 'SAME' for a in answers)} 'about the same'): "
         f"{entry.metrics}; Kendall's τ with the hidden rule {tau:.2f}")

@@ -36,7 +36,7 @@ def build(path):
 
 
 def start_search(mode):
-    classifiers = sys.modules[MODULE + ".operators.classifiers"]
+    classifiers = sys.modules[MODULE + ".operators.recognition.classifiers"]
     classifiers.LightFieldJob.IN_PROCESS_LIMIT = MODES[mode]
     classifiers._light_fields.clear()  # describe the whole library again
     query = bpy.data.collections["Chairs"].objects[0]

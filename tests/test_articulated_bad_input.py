@@ -123,7 +123,7 @@ def test_bodies_lying_y_up_are_posed_upright_by_the_root_joint(bpy, addon):
         _write_positions(body, positions(body) @ y_up.T)
     bpy.context.scene.design_space.training_collection = collection
     assert _learn_articulated(bpy, components=3) == {'FINISHED'}
-    articulated = addon.operators.project_shape.articulated_model(_space_path(bpy, addon))[0]
+    articulated = addon.operators.shape_space.project_shape.articulated_model(_space_path(bpy, addon))[0]
     fits = {}
     for name in ("p0_0", "p0_1", "p1_0", "p2_0", "p2_1"):
         vertices = positions(collection.objects[name]).astype(np.float64)

@@ -94,7 +94,7 @@ def test_a_turned_bone_deforms_as_the_model_and_a_height_slider_keeps_the_pose(b
     copy = bpy.context.active_object
     assert "height_m" in copy.design_space_edit.sliders
     bridge = addon.operators.mesh_bridge
-    articulated, _, _, bone_names = addon.operators.project_shape.articulated_model(_space_path(bpy, addon))
+    articulated, _, _, bone_names = addon.operators.shape_space.project_shape.articulated_model(_space_path(bpy, addon))
     parents = articulated.parents
     rig = copy.modifiers["Armature"].object
     coefficients = _read(copy["shape_space_coefficients"])
@@ -155,7 +155,7 @@ def _learn(bpy, addon, people=LEARN_PEOPLE, poses=POSES, seed=5, components=4):
     bpy.context.scene.design_space.training_collection = collection
     assert bpy.ops.design_space.learn_shape_space(alignment='ARTICULATED', component_mode='COUNT',
                                                   components=components) == {'FINISHED'}
-    articulated, _, _, bone_names = addon.operators.project_shape.articulated_model(_space_path(bpy, addon))
+    articulated, _, _, bone_names = addon.operators.shape_space.project_shape.articulated_model(_space_path(bpy, addon))
     return collection, bodies, articulated, bone_names
 
 
@@ -171,11 +171,11 @@ def test_the_mean_bodys_rig_follows_its_own_shape_keys(bpy, addon):
     mean.data.shape_keys.key_blocks[1].value = 0.8  # as the panel's slider does
     bpy.context.view_layer.update()
     coefficients = np.zeros(articulated.k)
-    coefficients[0] = 0.8 * addon.operators.learn_shape_space.KEY_SIGMAS * articulated.standard_deviations[0]
+    coefficients[0] = 0.8 * addon.operators.shape_space.learn_shape_space.KEY_SIGMAS * articulated.standard_deviations[0]
     np.testing.assert_allclose(_read(mean["design_space_rig_coefficients"]), coefficients, atol=1e-6)
     posed_now = bridge.read_evaluated_positions(mean)  # before the rest bones move: already the model's body
     assert np.linalg.norm(posed_now - articulated.rest(coefficients), axis=1).max() < 2e-3
-    addon.operators.shape_editing.settle_rest_bones()  # what the timer runs once the drag pauses
+    addon.operators.shape_space.shape_editing.settle_rest_bones()  # what the timer runs once the drag pauses
     arm = next(n for n in bone_names if n.startswith("upperarm"))
     turned, expected = _turned_by_hand(bpy, bridge, rig, bone_names, arm, (0.0, 0.0, 1.0), 50.0, articulated,
                                        articulated.rest(coefficients), articulated.joints(coefficients), np.zeros(3))
@@ -304,7 +304,7 @@ def test_a_skeleton_is_learned_from_a_collection_that_is_not_makehuman(bpy, addo
                                     bpy.context.scene.collection)
     bpy.context.scene.design_space.training_collection = collection
     # the learning job (in the worker process): progress as it goes, Cancel stops it, its folder goes
-    prepare = addon.operators.learn_shape_space.prepare_articulated_space
+    prepare = addon.operators.shape_space.learn_shape_space.prepare_articulated_space
     job, fractions = prepare(bpy.context, collection, 3, None), []
     assert job.work(lambda progress: fractions.append(progress.fraction), lambda: False) is not None
     assert len(fractions) >= 16 and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
@@ -435,7 +435,7 @@ def test_a_user_armatures_joints_are_regressed_onto_its_bone_heads(addon):
     """The regressor rows that carry a user armature's bone heads with the mesh's shape land exactly on
     the heads of the rest mesh (the old Gaussian centroid of the skin missed off-axis heads by up to
     6 cm in a 0.2 m tube) without extrapolating (Σ|w| ≤ 2), and move with the mesh when it grows."""
-    rows_of = addon.operators.learn_shape_space._neighbourhood_rows
+    rows_of = addon.operators.shape_space.learn_shape_space._neighbourhood_rows
     vertices, _, _ = _tube(rings=61, around=16, height=3.0, radius=0.2)
     heads = np.array([[0.0, 0.0, 1.0], [0.05, 0.0, 1.5], [0.1, 0.05, 2.0], [0.0, 0.0, 3.0], [0.0, 0.2, 0.5]])
     rows = rows_of(vertices, heads)

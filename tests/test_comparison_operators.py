@@ -120,7 +120,7 @@ def test_features_are_computed_once_per_shape_geometry(bpy, addon, chairs, monke
     a second or two); a shape whose geometry changed is described again, and only it."""
     import importlib
 
-    support = addon.operators.comparison_support
+    support = addon.operators.comparisons.comparison_support
     support._feature_rows.clear()
     calls = []
     module = importlib.import_module(addon.shapespace.__name__ + ".light_field")  # the extension's copy

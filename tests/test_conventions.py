@@ -24,3 +24,24 @@ def test_every_property_has_a_description(addon):
     classes = list(addon.operators.classes) + list(addon.properties.classes) + list(addon.preferences.classes)
     problems = [p for cls in classes for p in _property_problems(cls)]
     assert problems == []
+
+
+# The menu's sections are the capabilities; each capability's operators live in the operators package named for
+# it, so a newcomer finds a feature's operator by the menu entry alone. Shared operators (loading a model file,
+# cancelling a job, installing torch) sit in operators/ itself.
+SECTION_PACKAGES = {"Data": "data", "Learning": "prediction", "Shape Space": "shape_space", "Part Assembly": "parts",
+                    "Comparisons": "comparisons", "Recognition": "recognition", "Volumes": "volumes"}
+SHARED_OPERATORS = {"load_model", "cancel_job", "install_torch"}
+
+
+def test_each_capability_has_its_operators_in_its_own_package(addon):
+    by_idname = {cls.bl_idname.split(".")[1]: cls for cls in addon.operators.classes}
+    root = addon.operators.__name__
+    misplaced = []
+    for label, _, idnames in addon.menus.SECTIONS:
+        for idname in idnames:
+            expected = root if idname in SHARED_OPERATORS else f"{root}.{SECTION_PACKAGES[label]}"
+            module = by_idname[idname].__module__
+            if module.rsplit(".", 1)[0] != expected or module.rsplit(".", 1)[1] != idname:
+                misplaced.append(f"{idname}: {module} (expected {expected}.{idname})")
+    assert misplaced == []

@@ -108,7 +108,7 @@ def test_hostile_files_are_skipped_by_name_and_the_rest_imported(bpy, dataset, c
 
 
 def test_summary_names_each_skipped_file(addon):
-    summary = addon.operators.import_dataset.skipped_summary(
+    summary = addon.operators.data.import_dataset.skipped_summary(
         ["a.ply: declares 10^12 vertices", "b.obj: the file is empty"])
     assert summary == "skipped 2 files: 'a.ply' (declares 10^12 vertices), 'b.obj' (the file is empty)"
 
@@ -165,7 +165,7 @@ def test_background_import_prints_progress_lines(bpy, dataset, capsys):
 def test_stepwise_import_and_cancel_leave_nothing_half_made(bpy, addon, dataset):
     """What the modal operator does per timer tick: one file at least per step; rollback undoes all."""
     before = _scene_state(bpy)
-    job = addon.operators.import_dataset.DatasetImport(str(dataset))
+    job = addon.operators.data.import_dataset.DatasetImport(str(dataset))
     assert job.step(0.0) == 1 and len(job.imported) == 1 and not job.done
     while not job.done:
         job.step(0.0)

@@ -117,7 +117,7 @@ def test_assembly_and_swap_run_as_jobs_with_progress_and_cancel(bpy, addon, chai
     from test_bad_input import scene_hash
 
     runner = addon.operators.background_jobs.runner
-    part_models = addon.operators.part_models
+    part_models = addon.operators.parts.part_models
     assert bpy.ops.design_space.learn_part_model() == {'FINISHED'}
     part_models._cache.clear()
 

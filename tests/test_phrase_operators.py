@@ -132,7 +132,7 @@ def test_phrases_move_the_measured_attributes(bpy, addon, chair_models, monkeypa
     def failing_move(*args):
         raise ValueError("the model file went away")
 
-    monkeypatch.setattr(addon.operators.edit_by_phrase, "move_along", failing_move)
+    monkeypatch.setattr(addon.operators.comparisons.edit_by_phrase, "move_along", failing_move)
     with pytest.raises(RuntimeError, match="the model file went away"):
         bpy.ops.design_space.edit_by_phrase(phrase="much sturdier and 10 cm taller")
     monkeypatch.undo()

@@ -280,7 +280,7 @@ def test_articulated_space_writes_a_rigged_body_and_a_rigged_projection(bpy, add
     assert copy["design_space_projection_error"] == pytest.approx(float(distances.mean()), rel=1e-3)
     assert distances.mean() < 0.02  # measured 6 mm (4 × 3 bodies) to 9 mm (this set); plain PCA cannot unpose
     # what Blender shows is the model's own skinning of the fitted shape and pose
-    articulated, *_ = addon.operators.project_shape.articulated_model(_space_path(bpy, addon))
+    articulated, *_ = addon.operators.shape_space.project_shape.articulated_model(_space_path(bpy, addon))
     rotations = np.asarray(copy["design_space_pose_rotations"]).reshape(-1, 3, 3)
     translation = np.asarray(copy["design_space_pose_translation"])
     coefficients = np.asarray(copy["shape_space_coefficients"])

@@ -1,0 +1,1 @@
+"""Recognition: multi-view classifiers, similar-shape search and sketch-based search over a library."""
