@@ -154,6 +154,21 @@ def completion_scores(model, grids, removed_share: float, seed: int = 0) -> list
     return scores
 
 
+def class_pieces(grids, labels, classes: int) -> np.ndarray:
+    """(C,) how many connected pieces each class's training occupancy grids typically have
+    (shapespace.mesh_cleanup.typical_piece_count of the grids taken at one half): the generated and
+    completed meshes keep that many, so a class whose shapes are one piece comes out in one piece and
+    one whose shapes are several (a lamp with a loose shade) keeps them. 1 for a class with no shape."""
+    from . import shapespace
+
+    typical = shapespace("mesh_cleanup").typical_piece_count
+    grids, labels = np.asarray(grids, np.float32), np.asarray(labels)
+    # signed as generation_checks.occupancy_signed_grid signs a model's output (4 voxels per unit of
+    # probability), so the cleaner's growth by 3/4 voxel joins no pieces a binary grid keeps apart
+    return np.array([typical(4.0 * (0.5 - grids[labels == k])) if (labels == k).any() else 1
+                     for k in range(classes)], np.int64)
+
+
 def fit_size_model(condition_vectors, sizes, lam: float = 1e-2) -> np.ndarray:
     """Ridge weights from condition vectors to log size (the grid's side in scene units): grids are
     normalised, so a generated shape takes its size from what it was asked to be."""
@@ -199,6 +214,7 @@ class VoxelLogistic:
     resolution: int
     net: object  # torch.nn.Linear(C+A, R³)
     size_weights: np.ndarray | None = None  # see fit_size_model
+    pieces: np.ndarray | None = None  # (C,) typical connected pieces of a class's training shapes (class_pieces)
     kind = LOGISTIC_KIND
 
     @classmethod
@@ -329,6 +345,7 @@ class VoxelVAE:
     prior_mean: np.ndarray | None = None  # (C, L) per class: where the training shapes' codes lie
     prior_chol: np.ndarray | None = None  # (C, L, L) Cholesky factor of their covariance
     size_weights: np.ndarray | None = None  # see fit_size_model
+    pieces: np.ndarray | None = None  # (C,) typical connected pieces of a class's training shapes (class_pieces)
     kind = VAE_KIND
 
     @classmethod
@@ -521,6 +538,8 @@ def _save(model, path, arrays: dict, info: dict, collection: str, metrics: dict 
     arrays = arrays | {f"net.{k}": v.detach().cpu().numpy() for k, v in model.net.state_dict().items()}
     if model.size_weights is not None:
         arrays["size.weights"] = np.asarray(model.size_weights, np.float64)
+    if model.pieces is not None:
+        arrays["class.pieces"] = np.asarray(model.pieces, np.int64)
     return save_model_file(path, model.kind, arrays | model.conditions.arrays(), collection=collection,
                            attribute_names=model.conditions.attribute_names, metrics=metrics or {},
                            info={"classes": model.conditions.classes, "resolution": model.resolution} | info
@@ -550,4 +569,5 @@ def load_volumetric(path, device: str = "cpu"):
     out.net.load_state_dict(state)
     out.net.eval()
     out.size_weights = model.arrays.get("size.weights")
+    out.pieces = model.arrays.get("class.pieces")  # absent in files written before it was measured
     return out, model.metadata

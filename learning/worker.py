@@ -334,7 +334,8 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
 
     from .trainer import split_indices
     from .training_plot import plot_curves
-    from .volumetric import (VAE_KIND, Conditions, VoxelLogistic, VoxelVAE, completion_scores, fit_size_model)
+    from .volumetric import (VAE_KIND, Conditions, VoxelLogistic, VoxelVAE, class_pieces, completion_scores,
+                             fit_size_model)
 
     from .implicit_decoder import IMPLICIT_KIND
 
@@ -379,6 +380,7 @@ def run_volumetric_model(arrays: dict, spec: dict, workdir: Path) -> dict:
         return {"type": "done", "stop_reason": "cancelled", "ok": False, "message": result.message}
     write_curves(workdir / "curves.npy", plot_curves(result.history, *PLOT_SIZE, log_scale=True))
     model.size_weights = fit_size_model(vectors[train_idx], sizes[train_idx])
+    model.pieces = class_pieces(grids[train_idx], labels[train_idx], len(spec["classes"]))
     metrics = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)),
                "seconds_per_epoch": float(result.seconds / max(result.epochs_run, 1))}
     if len(held_idx):

@@ -442,7 +442,7 @@ def bench_generation(bpy, addon, rows):
     from shapespace.voxels import frame_around, voxelize
 
     torch.set_num_threads(2)
-    support = addon.operators.volumetric_support
+    support = addon.operators.volumes.volumetric_support
     shape = make_shape("chair", 3, same_topology=False)
     conditions = Conditions.fit([0, 0], np.zeros((2, 1)), ["chair"], ["height"])
     for resolution in (32, 64):

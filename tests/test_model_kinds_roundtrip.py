@@ -83,7 +83,7 @@ def test_every_volumetric_kind_saves_and_loads_back(tmp_path):
 def test_load_model_file_lists_every_volumetric_kind(bpy, addon, tmp_path):
     # Load Model File (operators/load_model.py) accepts each kind, adds it to the model list, and the
     # Volumes operators then load it as their active model.
-    support = addon.operators.volumetric_support
+    support = addon.operators.volumes.volumetric_support
     names = addon.operators.load_model.MODEL_KIND_NAMES
     assert set(ALL_VOLUMETRIC_KINDS) <= set(names)
     settings = bpy.context.scene.design_space

@@ -115,7 +115,7 @@ def test_bad_input(tmp_path):
 def test_the_extension_reads_grids_back_from_its_cache_folder(bpy, addon, monkeypatch):
     # In Blender: the cache lives in the extension's user cache folder, and voxelising the same object
     # twice (Classify, Interpolate) voxelises it once. Learn Volumes hands the same folder to its worker.
-    support = addon.operators.volumetric_support
+    support = addon.operators.volumes.volumetric_support
     folder = support.voxel_cache().folder
     assert folder.name == "voxels" and "cache" in str(folder.parent).lower()
     support.voxel_cache().clear()
@@ -136,7 +136,7 @@ def test_a_second_learn_volumes_reads_every_grid_from_the_cache(bpy, addon):
     # The worker process voxelises through the same folder: the first Learn Volumes writes one file per
     # shape, the second finds them all and writes none (a write goes to a new file renamed into place, so a
     # file that was written again has a new inode; a read only refreshes the time).
-    support = addon.operators.volumetric_support
+    support = addon.operators.volumes.volumetric_support
     support.voxel_cache().clear()
     bpy.ops.design_space.create_demo_collections(families={'CHAIR', 'TABLE'}, shapes_per_family=4, body_count=0,
                                                  topology='VARIED')

@@ -219,7 +219,7 @@ def test_a_shape_with_a_part_cut_away_keeps_what_is_left(family, seed, axis):
 
 def test_completion_voxelises_only_what_is_left_outside_the_box(addon):
     # What Complete Shape starts from: a hollow vase with its top 40% deleted and that part boxed.
-    support = addon.operators.volumetric_support
+    support = addon.operators.volumes.volumetric_support
     mesh = make_shape("vase", 2, same_topology=False)
     vertices, triangles = mesh.vertices.astype(np.float64), mesh.triangles.astype(np.int64)
     while len(triangles) < 8000:

@@ -36,7 +36,7 @@ class DESIGN_SPACE_OT_classify(bpy.types.Operator):
 
         entry = active_model(context.scene)
         if entry is not None and entry.kind == VAE_KIND:
-            from ..volumetric_support import active_volumetric, mesh_grid
+            from ..volumes.volumetric_support import active_volumetric, mesh_grid
 
             _, model, _ = active_volumetric(context)
             objects = self._objects(context)

@@ -18,7 +18,7 @@ from mathutils import Vector
 from ..background_jobs import Job, JobOperator, StepReporter
 from ..mesh_bridge import SceneWriter, read_shape
 from ...learning.implicit_decoder import IMPLICIT_KIND
-from ..volumetric_support import (active_volumetric_path, box_voxels, complete_implicit, grid_mesh,
+from .volumetric_support import (active_volumetric_path, box_voxels, complete_implicit, grid_mesh,
                                  load_volumetric_once, partial_shape_grid)
 
 
@@ -84,11 +84,11 @@ class CompletionJob(Job):
                                      steps.phase(0.05, 1.0), should_stop, resolution=self.resolution)
             if done is None:
                 return None
-            mesh, label, filled = done
+            mesh, label, filled, note = done
             return {"mesh": mesh, "category": model.conditions.classes[label], "kind": model.kind,
                     "size": float(max(self.high[0], self.shape.vertices[:, 0].max())
                                   - min(self.low[0], self.shape.vertices[:, 0].min())),  # the whole, not the part
-                    "filled": filled}
+                    "filled": filled, "note": note}
         # The known part is what the surface outside the region encloses (rays that never cross the region
         # decide), not a guess at closing the cut; what lies inside the region is unknown, even if some
         # geometry is left there.
@@ -99,7 +99,9 @@ class CompletionJob(Job):
         if should_stop():
             return None
         steps.send(0.9, "extracting and smoothing the surface", force=True)
-        mesh = grid_mesh(completed, f"{self.shape_name} completed", frame=frame, smoothing=self.smoothing)
+        # every significant piece kept: what the user's shape has stays, even where its class has fewer
+        mesh = grid_mesh(completed, f"{self.shape_name} completed", frame=frame, smoothing=self.smoothing,
+                         pieces=None)
         if mesh is None:
             raise ValueError(f"The completion of '{self.shape_name}' came out empty")
         return {"mesh": mesh, "category": model.conditions.classes[label], "kind": model.kind,
@@ -117,8 +119,9 @@ class CompletionJob(Job):
             obj.matrix_world = matrix
             obj.location = obj.location + Vector((1.3 * result["size"], 0.0, 0.0))
         self.applied = True
-        return 'INFO', (f"Completed '{self.shape_name}' as a {result['category']} into '{obj.name}'; the model "
-                        f"made {100 * result['filled']:.0f}% of its volume, inside '{self.region_name}'")
+        made = result.get("note") or f"the model made {100 * result['filled']:.0f}% of its volume"
+        return 'INFO', (f"Completed '{self.shape_name}' as a {result['category']} into '{obj.name}'; {made}, inside "
+                        f"'{self.region_name}'")
 
 
 class DESIGN_SPACE_OT_complete_volumetric(JobOperator, bpy.types.Operator):

@@ -11,8 +11,8 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..mesh_bridge import SceneWriter
 from ..operator_support import reports_errors
-from ..volumetric_support import (active_volumetric, grid_mesh, implicit_frame, implicit_mesh, parse_attribute_values,
-                                 standing_on_ground)
+from .volumetric_support import (active_volumetric, class_piece_count, grid_mesh, implicit_frame, implicit_mesh,
+                                 parse_attribute_values, standing_on_ground)
 
 
 def requested_values(context, text: str, category: str) -> dict:
@@ -60,7 +60,8 @@ def generate_volumes(context, category: str, values: dict, count: int, seed: int
         target = writer.collection(collection_name or f"Generated {category}", reuse=False)
         x = 0.0
         for i, (grid, size) in enumerate(zip(grids, sizes)):
-            mesh = grid_mesh(grid, f"{category}_volume_{i:03d}", size=float(size), smoothing=smoothing)
+            mesh = grid_mesh(grid, f"{category}_volume_{i:03d}", size=float(size), smoothing=smoothing,
+                             pieces=class_piece_count(model, label))
             if mesh is None:
                 empty += 1
                 continue

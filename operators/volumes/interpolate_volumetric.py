@@ -16,8 +16,8 @@ from bpy.props import IntProperty
 from ...learning.volumetric import IMPLICIT_KIND, LOGISTIC_KIND
 from ..background_jobs import Job, JobOperator, StepReporter
 from ..mesh_bridge import SceneWriter, read_shape
-from ..volumetric_support import (active_volumetric, grid_mesh, implicit_frame, implicit_mesh, mesh_grid,
-                                 shape_condition, standing_on_ground)
+from .volumetric_support import (active_volumetric, class_piece_count, grid_mesh, implicit_frame, implicit_mesh,
+                                 mesh_grid, shape_condition, standing_on_ground)
 
 CODE_SAMPLES = 4096  # signed distances a whole shape's code is fitted to (twice a completion's: all is known)
 
@@ -83,12 +83,16 @@ class InterpolationJob(Job):
         progress.send(0.3, "decoding the shapes between", force=True)
         strip = self.model.interpolate(self.grids[0][0], self.grids[1][0], conditions[0], conditions[1], self.steps)
         sizes = np.linspace(self.grids[0][1].size, self.grids[1][1].size, self.steps)
+        labels = [self.model.conditions.classes.index(c) if c in self.model.conditions.classes else None
+                  for c in classes]
+        counts = [class_piece_count(self.model, k) for k in labels]
+        pieces = None if None in counts else max(counts)  # the in-between shape keeps what either end has
         meshes = []
         for i, (grid, size) in enumerate(zip(strip, sizes)):
             if should_stop():
                 return None
             progress.send(0.3 + 0.7 * i / self.steps, f"surface {i + 1} of {self.steps}")
-            meshes.append(grid_mesh(grid, self._name(i), size=float(size), smoothing=self.smoothing))
+            meshes.append(grid_mesh(grid, self._name(i), size=float(size), smoothing=self.smoothing, pieces=pieces))
         return {"meshes": meshes, "classes": classes}
 
     def _implicit(self, progress, should_stop):

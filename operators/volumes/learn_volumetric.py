@@ -16,7 +16,7 @@ from ..mesh_bridge import read_collection
 from ..operator_support import reports_errors
 from ..shape_properties import numeric_attribute_names, shape_labels
 from ..worker_jobs import LabelledJob
-from ..volumetric_support import check_memory, fill_volume_attributes, voxel_cache
+from .volumetric_support import check_memory, fill_volume_attributes, voxel_cache
 
 IGNORED_PREFIXES = ("design_space", "predicted_", "shape_space")
 MODEL_NAMES = {"voxel_vae": "Volumes (VAE)", "voxel_logistic": "Volumes (logistic)",
@@ -103,7 +103,7 @@ class VolumetricJob(LabelledJob):
         pass
 
     def apply(self, context, outcome):
-        from ..volumetric_support import active_volumetric
+        from .volumetric_support import active_volumetric
 
         self.multiview = next((e.metrics for e in reversed(context.scene.design_space.models)
                                if e.kind == "mvcnn_classifier" and e.collection == self.collection), None)
