@@ -20,13 +20,14 @@ space; training moves codes and residual on points sampled near the surface and 
   Gaussian); `complete(grid, known)` solves, per class, the linear
   part's code in closed form (ridge towards the class's Gaussian) on the known voxels, refines the two
   best classes' codes through the whole decoder, decodes the best, keeps the known voxels and fills
-  unknown ones whose mirror image is known from it (classes with a symmetry plane). The prior there
+  unknown ones whose mirror image is known from the known field (the shape's own symmetry planes,
+  fitted on its known part from the class's plane normals: learning.symmetry_fill). The prior there
   is stronger than for a whole shape (COMPLETION_PRIOR_WEIGHT). What limits completion is not this
   fit but generalisation: fitted to ALL of a held-out hard shape, the decoder says it at an inside
   IoU of about 0.31, no better than a per-class PCA of the training grids fitted by least squares
   (scripts/completion_gap.py, which also lists the training variants that changed nothing).
 * `training_grids(classes)`: the training shapes as the model decodes them (for placing a partial
-  shape among them, operators.volumetric_support.place_partial).
+  shape among them, learning.partial_placement.place_partial).
 * Files: `save`/`load_implicit`, the volumetric models' format (kind `implicit_sdf`), arrays only.
 
 Geometry (canonical pose, signed distances, meshing, cleaning) is shapespace's business; this module
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .symmetry_fill import class_symmetry_normals, fit_symmetry_maps, symmetric_fill
 from .volumetric import IMPLICIT_KIND, Conditions
 # Surfaces are extracted this many training voxels outside the decoded zero level: the decoder's
 # distances lean outwards on thin parts (a decoded chair's deepest inside value was only 0.1-0.4
@@ -57,6 +59,15 @@ FORMAT_NOTE = "auto-decoder: PCA base + conv feature grid and MLP residual"
 # (`fit_codes`' default): there a stronger prior only moves the code away from the shape (ceiling
 # 0.31 -> 0.28 at 0.3).
 COMPLETION_PRIOR_WEIGHT = 0.3
+# Generation (`generate`): a training code is blended with one of its this many nearest codes of the
+# class, and a decoded shape whose inside overlaps a training shape's this much or more is a copy.
+GENERATION_NEIGHBOURS = 2
+GENERATION_COPY_LIMIT = 0.95
+GENERATION_SHARE = (0.15, 0.4)  # how far a code moves towards its partner (nearer ones came out as copies)
+# decode_grid, coarse to fine: below this resolution a grid is decoded directly; above, the decoder
+# runs only where the grid at half the resolution says the surface is within FINE_BAND truncations.
+COARSE_MIN_RESOLUTION = 24
+FINE_BAND = 0.5
 
 
 def _torch():
@@ -196,6 +207,7 @@ class ImplicitSDF:
     prior_chol: np.ndarray | None = None  # (C, latent, latent)
     pieces: np.ndarray | None = None  # (C,) typical connected pieces of a class's training shapes
     symmetry: np.ndarray | None = None  # (C,) mirror axis per class, -1 none
+    symmetry_normals: np.ndarray | None = None  # (C, M, 3) normals of each class's mirror planes, zero rows none
     references: np.ndarray | None = None  # (C, R, R, R) signed grid of each class's medoid, for aligning new shapes
     settings: dict = field(default_factory=dict)
     device: str = "cpu"
@@ -284,6 +296,7 @@ class ImplicitSDF:
         if len(np.unique(labels)) < 1 or n < 1:
             raise ValueError("The implicit decoder needs at least one training shape")
         self.symmetry = symmetry_axes(grids, labels, classes)
+        self.symmetry_normals = class_symmetry_normals(grids, labels, classes, self.frame[3] / self.frame[4])
         self.code_labels = labels.copy()
         device = torch.device(self.device)
         initial = self._set_linear_space(grids, seed)
@@ -380,6 +393,7 @@ class ImplicitSDF:
 
     def fit_prior(self) -> None:
         """One Gaussian per class over its training codes."""
+        self.__dict__.pop("_generation_references", None)  # generate's decoded training shapes: codes moved
         c, latent = len(self.conditions.classes), self.latent
         self.prior_mean = np.zeros((c, latent), np.float32)
         self.prior_chol = np.repeat(np.eye(latent, dtype=np.float32)[None] * 0.1, c, axis=0)
@@ -432,10 +446,58 @@ class ImplicitSDF:
         grids: SURFACE_OFFSET_VOXELS training voxels outside zero."""
         return SURFACE_OFFSET_VOXELS * float(self.frame[3]) / float(self.frame[4])
 
-    def decode_grid(self, codes, condition_vectors, resolution: int = 64) -> np.ndarray:
-        """(B, R, R, R) float32 signed-distance grids of codes over the model's cube."""
-        values = self.decode_points(codes, condition_vectors, self.grid_points(resolution))
-        return values.reshape((-1,) + (int(resolution),) * 3).astype(np.float32)
+    def decode_grid(self, codes, condition_vectors, resolution: int = 64, fine_band: float | None = FINE_BAND,
+                    coarse=None) -> np.ndarray:
+        """(B, R, R, R) float32 signed-distance grids of codes over the model's cube. Coarse to fine
+        (when R is even and R/2 ≥ COARSE_MIN_RESOLUTION): the grid at R/2 first (itself so), upsampled
+        trilinearly, and the whole decoder run only at the voxels where that estimate is within
+        `fine_band` truncations of the surface — their values are the decoder's own (as
+        `decode_points` says them); the rest, which no surface extraction reads, keep the estimate.
+        At the coarsest level, as `decode_points`: the decoder where the linear base is within 0.95
+        truncations, the clamped base elsewhere. fine_band=None: `decode_points` at every voxel centre.
+        `coarse`: (B, R/2, R/2, R/2) grids these codes were already decoded to (by this method), to start from."""
+        r = int(resolution)
+        if fine_band is None:
+            values = self.decode_points(codes, condition_vectors, self.grid_points(r))
+            return values.reshape((-1,) + (r,) * 3).astype(np.float32)
+        torch = _torch()
+        device = torch.device(self.device)
+        self.net.eval()
+        codes = torch.as_tensor(np.asarray(codes, np.float32), device=device).reshape(-1, self.latent)
+        conditions = torch.as_tensor(np.asarray(condition_vectors, np.float32), device=device).reshape(len(codes), -1)
+        out = np.empty((len(codes), r, r, r), np.float32)
+        with torch.no_grad():
+            linear, features = self.net.fields(codes, conditions)
+            for b in range(len(codes)):
+                start = None if coarse is None else torch.as_tensor(np.asarray(coarse[b], np.float32) / self.truncation,
+                                                                     device=device)
+                grid = self._decoded_cube((linear[b:b + 1], features[b:b + 1]), r, float(fine_band), start)
+                out[b] = (grid * self.truncation).cpu().numpy()
+        return out
+
+    def _decoded_cube(self, fields, resolution: int, fine_band: float, coarse=None, chunk: int = 65536):
+        """(R, R, R) torch tensor of one code's decoded field / truncation at the voxel centres (see
+        decode_grid); `coarse` the same at R/2 when known."""
+        torch = _torch()
+        interpolate = torch.nn.functional.interpolate
+        r = int(resolution)
+        if coarse is not None or (r % 2 == 0 and r // 2 >= COARSE_MIN_RESOLUTION):
+            if coarse is None:
+                coarse = self._decoded_cube(fields, r // 2, fine_band)
+            estimate = interpolate(coarse[None, None], size=(r, r, r), mode="trilinear", align_corners=False)
+            row = estimate.reshape(-1).clamp(-1, 1)
+            where = torch.nonzero(row.abs() < fine_band).squeeze(1)
+        else:  # the linear base at the voxel centres (what grid_sample reads there, border alike)
+            base = interpolate(fields[0], size=(r, r, r), mode="trilinear", align_corners=False).reshape(-1)
+            row = base.clamp(-1, 1)
+            where = torch.nonzero(base.abs() < 0.95).squeeze(1)
+        axis = torch.as_tensor(((np.arange(r) + 0.5) / r * 2 - 1).astype(np.float32), device=row.device)
+        for start in range(0, len(where), chunk):
+            index = where[start:start + chunk]
+            i, j, k = index // (r * r), (index // r) % r, index % r
+            points = torch.stack([axis[i], axis[j], axis[k]], dim=1)
+            row[index] = self.net.query(fields, points[None])[0].clamp(-1, 1)
+        return row.reshape(r, r, r)
 
     def class_vector(self, class_name, values: dict | None = None) -> tuple[np.ndarray, int, list]:
         """(condition vector, class index, notes on clamped attributes) of a request; ValueError naming
@@ -445,35 +507,54 @@ class ImplicitSDF:
         return self.conditions.vectors([k], row[None])[0], k, notes
 
     def generate(self, class_name: str, count: int, seed: int = 0, resolution: int = 64, spread: float = 1.0,
-                 values: dict | None = None, sampling: str = "neighbours") -> np.ndarray:
+                 values: dict | None = None, sampling: str = "neighbours", checked: bool = True,
+                 neighbours: int | None = GENERATION_NEIGHBOURS) -> np.ndarray:
         """`count` signed-distance grids (count, R, R, R) of `class_name`. sampling 'neighbours': each
-        code starts at one of the class's training codes, moves 10–40% of the way to another and takes
-        a little (0.2 · spread) of the class's Gaussian — codes near the middle of a class decode to
-        its average distance field, where thin parts (legs, a chair's back) average out to nothing;
-        at 32³ on the built-in chairs the Gaussian drew seat-only blobs for a third of the samples.
-        'gaussian': the class's Gaussian (spread × its spread)."""
+        code starts at one of the class's training codes, moves 15–40% of the way to one of its
+        `neighbours` nearest codes of the class (None: any other of the class) and takes a little
+        (0.2 · spread) of the class's Gaussian — codes near the middle of a class decode to its
+        average distance field, where thin parts (legs, a chair's back) average out to nothing; at
+        32³ on the built-in chairs the Gaussian drew seat-only blobs for a third of the samples, and
+        a four-legged chair blended with a pedestal lost its legs. 'gaussian': the class's Gaussian
+        (spread × its spread). `checked`: a shape is kept only if it ends where the class's shapes
+        end, with its ends present and attached, in one piece (learning.generation_checks.check_grid
+        against the class's training shapes as decoded) and copies none of them (inside IoU <
+        GENERATION_COPY_LIMIT) — checked at the training resolution, then at `resolution`; failures
+        are drawn again (a few rounds; the least bad fill in when none passes). The first checked
+        call for a class decodes its training shapes at both resolutions (cached until the codes
+        change)."""
         if self.prior_mean is None:
             raise RuntimeError("The implicit decoder has not been trained yet; train it before generating")
+        if sampling not in ("neighbours", "gaussian"):
+            raise ValueError(f"Unknown sampling {sampling!r}; use 'neighbours' or 'gaussian'")
         vector, k, _ = self.class_vector(class_name, values)
         if self.code_labels is not None and not (self.code_labels == k).any():
             raise ValueError(f"The model saw no training shape of '{class_name}'; train it on a collection "
                              f"with {class_name} shapes, or ask for one of the classes it saw")
+        from .generation_checks import screened_grids
+
         rng = np.random.default_rng(seed)
         count = int(count)
-        noise = rng.normal(size=(count, self.latent))
         members = np.flatnonzero(self.code_labels == k) if self.code_labels is not None else np.zeros(0, np.int64)
+        chol = self.prior_chol[k]
         if sampling == "neighbours" and self.codes is not None and len(members) >= 2:
-            first = rng.choice(members, count)
-            # another shape of the class for each (never the same one)
-            second = np.array([rng.choice(members[members != a]) for a in first])
-            share = rng.uniform(0.1, 0.4, (count, 1))
-            z = (self.codes[first] * (1 - share) + self.codes[second] * share
-                 + 0.2 * spread * noise @ self.prior_chol[k].T)
-        elif sampling in ("neighbours", "gaussian"):
-            z = self.prior_mean[k] + spread * noise @ self.prior_chol[k].T
+            codes = self.codes[members].astype(np.float64)
+            near = np.argsort(((codes[:, None] - codes[None]) ** 2).sum(-1), axis=1)[:, 1:]  # self first
+            partners = near[:, :max(1, int(neighbours))] if neighbours else near
+
+            def draw(n):
+                first = rng.integers(0, len(members), n)
+                second = partners[first, rng.integers(0, partners.shape[1], n)]
+                share = rng.uniform(GENERATION_SHARE[0], GENERATION_SHARE[1], (n, 1))
+                noise = rng.normal(size=(n, self.latent))
+                return codes[first] * (1 - share) + codes[second] * share + 0.2 * spread * noise @ chol.T
         else:
-            raise ValueError(f"Unknown sampling {sampling!r}; use 'neighbours' or 'gaussian'")
-        return self.decode_grid(z, np.repeat(vector[None], count, axis=0), resolution)
+            def draw(n):
+                return self.prior_mean[k] + spread * rng.normal(size=(n, self.latent)) @ chol.T
+
+        if checked and len(members) >= 2:
+            return screened_grids(self, k, vector, draw, count, resolution)
+        return self.decode_grid(draw(count), np.repeat(vector[None], count, axis=0), resolution)
 
     # ---- completion ----
 
@@ -582,15 +663,19 @@ class ImplicitSDF:
         return self.grid_points(grid.shape[0])[chosen], grid.ravel()[chosen]
 
     def complete(self, grid, known, condition_vector=None, steps: int = 40, samples: int = 2048, seed: int = 0,
-                 resolution: int | None = None, keep_known: bool = True, mirror: bool = True,
+                 resolution: int | None = None, keep_known: bool = True, mirror: bool | str = True,
                  prior_weight: float = COMPLETION_PRIOR_WEIGHT, should_stop=None) -> tuple[np.ndarray, int]:
         """Fill the unknown voxels of a signed-distance grid (R, R, R) over the model's cube: fit a code
         to `samples` known voxels (all near the surface first, then others) with the class's Gaussian
         weighted `prior_weight` (COMPLETION_PRIOR_WEIGHT: what is cut away leans on the class), decode,
-        keep the known voxels as given; with `mirror`, an unknown voxel whose mirror image across the
-        class's symmetry plane (`symmetry`) is known takes that value instead of the decoded one (on the
-        bench's hard shapes 0.668 -> 0.692: the decoder cannot say a thin part to the voxel, its mirror
-        image can).
+        keep the known voxels as given. With `mirror` (True or 'planes'), the shape's own symmetry planes
+        — the class's plane normals (`symmetry_normals`) refitted on the known part, the class's middle
+        grid plane (`symmetry`), their compositions, each kept only where it says the known part
+        itself (learning.symmetry_fill) — fill every unknown voxel whose image is known from the known
+        field there (trilinear), the decoded field only elsewhere: the decoder cannot say a thin part
+        to the voxel, its mirror image can (scripts/completion_gap.py `symmetry`, 32³: 0.671 without,
+        0.697 with the middle grid plane voxel by voxel — `mirror='axis'`, also what models saved
+        without plane normals get — 0.725 with the fitted planes).
         Returns (the grid at its resolution — or the decoded field alone at another `resolution`, or
         with `keep_known=False` — and the class index)."""
         grid = np.asarray(grid, np.float32)
@@ -607,16 +692,24 @@ class ImplicitSDF:
         if (resolution is not None and resolution != r) or not keep_known:
             return self.decode_grid(code[None], vector[None], resolution or r)[0], k
         decoded = self.decode_grid(code[None], vector[None], r)[0]
-        axis = int(self.symmetry[k]) if mirror and self.symmetry is not None else -1
-        if axis >= 0:  # an unknown voxel whose mirror image is known takes its value: exact where it exists
-            decoded = np.where(np.flip(known, axis), np.flip(grid, axis), decoded)
+        normals = None if self.symmetry_normals is None else self.symmetry_normals[k]
+        if mirror in (True, "planes") and normals is not None:
+            middle = [int(self.symmetry[k])] if self.symmetry is not None else []
+            maps = fit_symmetry_maps(grid, known, normals, self.frame[3] / r, middle)
+            values, filled = symmetric_fill(grid, known, maps, self.truncation)
+            decoded = np.where(filled, values, decoded)
+        elif mirror:  # models saved before the planes: the class's middle grid plane, voxel by voxel
+            axis = int(self.symmetry[k]) if self.symmetry is not None else -1
+            if axis >= 0:
+                decoded = np.where(np.flip(known, axis), np.flip(grid, axis), decoded)
         return np.where(known, grid, decoded).astype(np.float32), k
 
     # ---- files ----
 
     def to_arrays(self) -> dict:
         arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
-        for name in ("codes", "code_labels", "prior_mean", "prior_chol", "pieces", "symmetry", "references"):
+        for name in ("codes", "code_labels", "prior_mean", "prior_chol", "pieces", "symmetry", "symmetry_normals",
+                     "references"):
             value = getattr(self, name)
             if value is not None:
                 arrays[f"model.{name}"] = np.asarray(value)
@@ -637,7 +730,8 @@ class ImplicitSDF:
         model.net.load_state_dict(state)
         model.net.eval()
         model.isotropic_share = float(info.get("isotropic_share", model.isotropic_share))
-        for name in ("codes", "code_labels", "prior_mean", "prior_chol", "pieces", "symmetry", "references"):
+        for name in ("codes", "code_labels", "prior_mean", "prior_chol", "pieces", "symmetry", "symmetry_normals",
+                     "references"):
             if f"model.{name}" in arrays:
                 setattr(model, name, np.asarray(arrays[f"model.{name}"]))
         return model

@@ -3,10 +3,11 @@ rescaled, holes, overlapping parts, flipped faces; canonical pose — solid or s
 the class, then fine alignment — before sampling), trained tiny:
 it reproduces its training shapes, generates shapes nearest (by Chamfer) to their own class that copy
 none, cleans them into closed outward meshes, completes held-out shapes cut by a plane better than
-keeping the known part alone, and round-trips through a model file without pickle.
+keeping the known part alone, the logistic baseline and the 32³ VAE (the same cuts, in one test), and
+round-trips through a model file without pickle.
 
-The issue's full targets (completion IoU ≥ 0.85, above the 32³ VAE) are measured by
-scripts/bench_implicit.py, not here: see the module doc there for what it found."""
+The issue's full target (completion IoU ≥ 0.85) is not met; scripts/bench_implicit.py measures it at
+the bench's size: see the module doc there for what it found."""
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import pytest
 pytest.importorskip("torch")
 
 from learning.implicit_decoder import IMPLICIT_KIND, ImplicitSDF, inside_iou, load_implicit
-from learning.volumetric import Conditions, VoxelLogistic, half_space_mask, iou
+from learning.volumetric import Conditions, VoxelLogistic, VoxelVAE, half_space_mask, iou
 from shapespace.mesh_cleanup import clean_surface, typical_piece_count
 from shapespace.primitives import is_closed_manifold, signed_volume
 from shapespace.procedural import make_shape
@@ -31,6 +32,13 @@ TRAIN, HELD_OUT, RESOLUTION = 6, 2, 24
 # rotations by inside IoU it was 0.646 vs 0.572 and 0.568.
 MIN_RECONSTRUCTION_IOU, MIN_RECONSTRUCTION_SOFT_IOU = 0.75, 0.95
 COMPLETION_MARGIN, SOFT_COMPLETION_MARGIN = 0.12, 0.22
+# With each shape's own symmetry planes filling from the known field (learning.symmetry_fill): 0.728
+# (0.716 with the class's middle grid plane voxel by voxel; at 32³ with vases, scripts/completion_gap.py
+# `symmetry`, 0.725 vs 0.697); the 32³ VAE on the same grids padded with empty border voxels, 40
+# epochs: 0.574 (no better than the known part, 0.574; logistic 0.578). The floor leaves 0.028 for
+# other CPUs' rounding of the training; the VAE bar is the logistic's (measured gap 0.154).
+MIN_COMPLETION_IOU, VAE_MARGIN = 0.70, COMPLETION_MARGIN
+VAE_RESOLUTION, VAE_EPOCHS = 32, 40
 
 
 def _hard_shapes(count, offset):
@@ -140,8 +148,14 @@ def test_completion_of_held_out_shapes_beats_the_known_part_and_the_logistic_bas
     model, held, data = trained["model"], trained["held"], trained["data"]
     logistic = VoxelLogistic.create(trained["conditions"], RESOLUTION)
     logistic.fit((data.grids < 0).astype(np.float32), trained["vectors"], epochs=150)
+    # The VAE needs 4·2ⁿ voxels: the same grids with an empty (known) border of 4 voxels, 32³
+    border = (VAE_RESOLUTION - RESOLUTION) // 2
+    vae = VoxelVAE.create(trained["conditions"], VAE_RESOLUTION, seed=0)
+    vae.fit(np.pad((data.grids < 0).astype(np.float32), [(0, 0)] + [(border, border)] * 3), data.labels,
+            trained["vectors"], epochs=VAE_EPOCHS, mirror=True)
+    inner = (slice(border, border + RESOLUTION),) * 3
     rng = np.random.default_rng(0)
-    scores, kept, logistic_scores, soft, soft_kept = [], [], [], [], []
+    scores, kept, logistic_scores, vae_scores, soft, soft_kept = [], [], [], [], [], []
     for grid in held.grids:
         occupied = (grid < 0).astype(np.float32)
         known = half_space_mask(RESOLUTION, occupied, rng.uniform(0.3, 0.5), rng)
@@ -151,13 +165,18 @@ def test_completion_of_held_out_shapes_beats_the_known_part_and_the_logistic_bas
         scores.append(inside_iou(completed, grid))
         kept.append(iou(occupied * known, occupied))
         logistic_scores.append(iou(logistic.complete(occupied, known)[0], occupied))
+        guess = vae.complete(np.pad(occupied, border), np.pad(known, border, constant_values=True))[0]
+        vae_scores.append(iou(guess[inner], occupied))
         soft.append(_soft(completed, grid, data.truncation))
         soft_kept.append(_soft(np.where(known, grid, data.truncation), grid, data.truncation))
     print(f"IMPLICIT_COMPLETION implicit {np.mean(scores):.3f} known part only {np.mean(kept):.3f} "
-          f"logistic {np.mean(logistic_scores):.3f}; soft IoU implicit {np.mean(soft):.3f} known part only "
+          f"logistic {np.mean(logistic_scores):.3f} VAE {np.mean(vae_scores):.3f}; soft IoU implicit {np.mean(soft):.3f} "
+          f"known part only "
           f"{np.mean(soft_kept):.3f}")
     assert np.mean(scores) > np.mean(kept) + COMPLETION_MARGIN
     assert np.mean(scores) > np.mean(logistic_scores) + COMPLETION_MARGIN
+    assert np.mean(scores) > np.mean(vae_scores) + VAE_MARGIN
+    assert np.mean(scores) > MIN_COMPLETION_IOU
     assert np.mean(soft) > np.mean(soft_kept) + SOFT_COMPLETION_MARGIN
 
 
@@ -200,7 +219,7 @@ def test_complete_shape_poses_a_cut_roughened_mesh_as_the_model_was_trained(trai
     from shapespace.signed_distance import robust_solid
     from shapespace.voxels import common_frame, voxelize
 
-    complete = addon.operators.volumetric_support.complete_implicit
+    complete = addon.operators.volumes.volumetric_support.complete_implicit
     model = trained["model"]
     meshes, labels = _hard_shapes(HELD_OUT, 100)
     made, left = [], []
