@@ -788,10 +788,28 @@ def bench_implicit_volumes(bpy, addon, rows):
         "closest copy IoU": generation["closest_copy_iou"]}}))
 
 
+def bench_checked_generation(bpy, addon, rows):
+    """The implicit decoder's checked generation against its old sampler, and its coarse-to-fine decode
+    against the full decode, in one run (scripts/bench_generation.py: 8 hard shapes a class)."""
+    from bench_generation import bench_generation as run
+
+    figures = run(per_class=8, epochs=60, samples=8)
+    decode, end_to_end = figures["decode"], figures["end_to_end_ms"]
+    rows.append(("decode one shape at 64³", "coarse to fine (the network near the surface only)",
+                 decode["ms_coarse_to_fine_64"] / 1000, {"every voxel through the network": decode["ms_old_64"] / 1000}))
+    rows.append(("one chair end to end at 64³, averaged over seeds (decode + extract + clean)",
+                 "checked generation (redraws what fails)", end_to_end["after"] / 1000,
+                 {"old sampler, nothing checked": end_to_end["before"] / 1000,
+                  "nearest partners, unchecked": end_to_end["after_unchecked"] / 1000}))
+    for when in ("before", "after"):
+        QUALITY.append((f"volumes: generated shapes, {when} the check (all ends present and attached, feet known)",
+                        {family: dict(figures["generation"][when][family]) for family in figures["setting"]["families"]}))
+
+
 BENCHES = (bench_recognition, bench_threads, bench_import, bench_comparisons, bench_read_collection, bench_build_mesh, bench_update_positions, bench_attribute_slider, bench_pca,
            bench_part_model, bench_views, bench_voxelize, bench_generation, bench_volumetric_training, bench_training,
            bench_progress_update, bench_scoring, bench_phrase_edit, bench_soup_voxels,
-           bench_articulated_space, bench_posed_slider, bench_implicit_volumes)
+           bench_articulated_space, bench_posed_slider, bench_implicit_volumes, bench_checked_generation)
 
 
 def main() -> int:

@@ -127,6 +127,8 @@ def test_learn_generate_interpolate_complete_classify(bpy, addon, families, capf
     completed = next(o for o in bpy.data.objects if o not in before)
     assert completed["completed_from"] == chair.name and completed["category"] in {"chair", "lamp", "table"}
     assert is_closed_manifold(_mesh_arrays(completed))
+    volumes = surface_pieces(_mesh_arrays(completed))[1]  # no loose speck beside the completed chair
+    assert volumes.min() >= SPECK_SHARE * volumes.sum(), volumes
     assert np.array_equal(positions(chair), source)
     # The report says how much of the shape the model made (the box hides about half of the chair), not
     # the share of the grid the box covers.

@@ -18,8 +18,8 @@ from mathutils import Vector
 from ..background_jobs import Job, JobOperator, StepReporter
 from ..mesh_bridge import SceneWriter, read_shape
 from ...learning.implicit_decoder import IMPLICIT_KIND
-from .volumetric_support import (active_volumetric_path, box_voxels, complete_implicit, grid_mesh,
-                                 load_volumetric_once, partial_shape_grid)
+from .volumetric_support import (active_volumetric_path, box_voxels, class_piece_count, complete_implicit,
+                                 grid_mesh, load_volumetric_once, partial_shape_grid)
 
 
 def region_bounds(region, shape_obj) -> tuple[np.ndarray, np.ndarray]:
@@ -99,9 +99,15 @@ class CompletionJob(Job):
         if should_stop():
             return None
         steps.send(0.9, "extracting and smoothing the surface", force=True)
-        # every significant piece kept: what the user's shape has stays, even where its class has fewer
+        # as many pieces as the class's training shapes have, or as what is there has when that is more:
+        # a loose speck the model guessed goes (the demo's half chair had one), none of the user's own pieces
+        pieces = class_piece_count(model, label)
+        if pieces is not None:
+            from ...learning.volumetric import class_pieces
+
+            pieces = max(pieces, int(class_pieces(np.where(unknown, 0.0, grid)[None], [0], 1)[0]))
         mesh = grid_mesh(completed, f"{self.shape_name} completed", frame=frame, smoothing=self.smoothing,
-                         pieces=None)
+                         pieces=pieces)
         if mesh is None:
             raise ValueError(f"The completion of '{self.shape_name}' came out empty")
         return {"mesh": mesh, "category": model.conditions.classes[label], "kind": model.kind,
