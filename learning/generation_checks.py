@@ -53,21 +53,10 @@ ENDS = tuple((axis, side) for axis in range(3) for side in (0, 1))  # side 0: lo
 
 
 def _roots(a: np.ndarray, b: np.ndarray, count: int) -> np.ndarray:
-    """(count,) the smallest node of each node's connected piece, for edges a-b (hook the larger root
-    under the smaller, jump pointers; as shapespace.mesh_cleanup does for vertices)."""
-    labels = np.arange(count)
-    while True:
-        root_a, root_b = labels[a], labels[b]
-        differ = root_a != root_b
-        if not differ.any():
-            return labels
-        a, b, root_a, root_b = a[differ], b[differ], root_a[differ], root_b[differ]
-        labels[np.maximum(root_a, root_b)] = np.minimum(root_a, root_b)
-        while True:
-            jumped = labels[labels]
-            if np.array_equal(jumped, labels):
-                break
-            labels = jumped
+    """(count,) the smallest node of each node's connected piece, for edges a-b."""
+    from . import shapespace
+
+    return shapespace("mesh_cleanup").edge_roots(a, b, count)
 
 
 # The neighbour offsets of a full neighbourhood (26 in 3D, 8 in 2D) that point "forwards" (each pair

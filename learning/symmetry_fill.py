@@ -116,13 +116,18 @@ def reflection(normal, offset) -> tuple[np.ndarray, np.ndarray]:
     return np.eye(3) - 2 * np.outer(n, n), 2 * float(offset) * n
 
 
-def _known_at(known, coordinates) -> np.ndarray:
-    r = known.shape[0]
-    nearest = np.round(coordinates).astype(np.int64)
-    inside = np.all((nearest >= 0) & (nearest < r), axis=1)
-    out = np.zeros(len(coordinates), bool)
-    out[inside] = known[tuple(nearest[inside].T)]
+def _nearest_voxel(values, coordinates, outside) -> np.ndarray:
+    """`values` (R, R, R) at the voxel nearest each of `coordinates` (N, 3); `outside` beyond the grid."""
+    r = values.shape[0]
+    index = np.round(coordinates).astype(np.int64)
+    inside = np.all((index >= 0) & (index < r), axis=1)
+    out = np.full(len(coordinates), outside, dtype=values.dtype if values.dtype == bool else np.float64)
+    out[inside] = values[tuple(index[inside].T)]
     return out
+
+
+def _known_at(known, coordinates) -> np.ndarray:
+    return _nearest_voxel(known, coordinates, False)
 
 
 def plane_error(voxels, known, points, normal, offset, min_overlap: float = MIN_OVERLAP, at_points=None) -> float:
@@ -231,12 +236,7 @@ def _centres(r: int) -> np.ndarray:
 def _sampled(source, images, outside: float, nearest: bool) -> np.ndarray:
     if not nearest:
         return trilinear(source, images, outside)
-    r = source.shape[0]
-    index = np.round(images).astype(np.int64)
-    inside = np.all((index >= 0) & (index < r), axis=1)
-    out = np.full(len(images), outside)
-    out[inside] = source[tuple(index[inside].T)]
-    return out
+    return _nearest_voxel(source, images, outside)
 
 
 def map_agreement(grid, known, a, b, outside: float, nearest: bool) -> tuple[float, int]:

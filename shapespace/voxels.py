@@ -399,6 +399,14 @@ def _capped_solid(vertices, triangles, frame, unknown, known, cut) -> np.ndarray
     return _decided_by_votes(votes, frame, all_vertices, all_triangles, ~unknown)
 
 
+def grown(mask: np.ndarray, voxels: int = 1) -> np.ndarray:
+    """A boolean grid grown by `voxels` steps to the 6 neighbours."""
+    out = np.asarray(mask, bool)
+    for _ in range(int(voxels)):
+        out = _dilate(out)
+    return out
+
+
 def _dilate(grid: np.ndarray) -> np.ndarray:
     """The grid grown by one voxel along the three axes (6-neighbours)."""
     out = grid.copy()

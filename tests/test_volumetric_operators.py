@@ -77,7 +77,8 @@ def test_learn_generate_interpolate_complete_classify(bpy, addon, families, capf
     chair_pieces = int(model.pieces[model.conditions.classes.index("chair")])
     for _, mesh in generated:
         volumes = surface_pieces(mesh)[1]
-        print(f"VAE chair {mesh.name}: {len(volumes)} pieces (training chairs: {chair_pieces})")
+        with capfd.disabled():  # shown with -s (capfd holds the reports)
+            print(f"VAE chair {mesh.name}: {len(volumes)} pieces (training chairs: {chair_pieces})")
         assert 1 <= len(volumes) <= chair_pieces and volumes.min() >= SPECK_SHARE * volumes.sum(), (mesh.name, volumes)
     for obj in made:
         assert obj["category"] == "chair" and obj["design_space_seed"] == 5
@@ -273,14 +274,15 @@ def test_the_implicit_decoder_learns_generates_upright_loads_and_completes(bpy, 
     assert completed["category"] == "chair" and completed["design_space_method"] == "implicit_sdf"
     assert is_closed_manifold(_mesh_arrays(completed))
     made_share = re.search(r"the model made (\d+)% of its volume", capfd.readouterr().out)
-    assert made_share and 25 <= int(made_share.group(1)) <= 75  # 50% measured
+    assert made_share and 25 <= int(made_share.group(1)) <= 75  # 56% measured
     a, b = _mesh_arrays(chair), _mesh_arrays(completed)
     frame = common_frame([a.vertices, b.vertices], 32)
     truth, guess = voxelize(a.vertices, a.triangles, frame), voxelize(b.vertices, b.triangles, frame)
     overlap = (truth & guess).sum() / (truth | guess).sum()
-    print("completed chair IoU", overlap)
-    # 0.62 measured with what is there kept at the output resolution (0.61 when it was re-made from the
-    # model's 32³ grid; 0.24 at surface level 0: the seat only)
+    with capfd.disabled():
+        print(f"completed chair IoU {overlap:.3f}; the model made {made_share.group(1)}% of it")
+    # 0.70 measured with what is there kept on a grid tight around the shape (0.62 on the model's cube at
+    # the output resolution, 0.61 re-made from the model's 32³ grid; 0.24 at surface level 0: the seat only)
     assert overlap > 0.5
 
     # Interpolate from a chair to a lamp: each end's code fitted to its signed distances; the ends come
