@@ -65,20 +65,11 @@ _EXACT = [np.array(v, np.float64) / np.linalg.norm(v) for v in
 def trilinear(grid, coordinates, outside: float) -> np.ndarray:
     """Trilinear interpolation of `grid` (R, R, R) at grid coordinates (N, 3) (centre i at i);
     `outside` beyond the outermost centres."""
-    grid = np.asarray(grid, np.float64)
+    from . import shapespace
+
     g = np.asarray(coordinates, np.float64)
-    r = grid.shape[0]
-    beyond = np.any((g < 0) | (g > r - 1), axis=1)
-    g = np.clip(g, 0, r - 1)
-    i0 = np.minimum(np.floor(g).astype(np.int64), r - 2)
-    t = g - i0
-    out = np.zeros(len(g))
-    for corner in range(8):
-        dx, dy, dz = (corner >> 2) & 1, (corner >> 1) & 1, corner & 1
-        weight = ((t[:, 0] if dx else 1 - t[:, 0]) * (t[:, 1] if dy else 1 - t[:, 1])
-                  * (t[:, 2] if dz else 1 - t[:, 2]))
-        out += weight * grid[i0[:, 0] + dx, i0[:, 1] + dy, i0[:, 2] + dz]
-    out[beyond] = outside
+    out = shapespace("signed_distance").trilinear_at(grid, g)
+    out[np.any((g < 0) | (g > grid.shape[0] - 1), axis=1)] = outside
     return out
 
 

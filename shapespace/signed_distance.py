@@ -218,9 +218,15 @@ def signed_distance_grid(vertices, triangles, frame: GridFrame, truncation: floa
 
 def sample_grid(grid: np.ndarray, frame: GridFrame, points) -> np.ndarray:
     """Trilinear interpolation of a voxel-centre grid at points (N, 3); outside, the nearest border value."""
+    return trilinear_at(grid, frame.to_grid(points) - 0.5)  # centre i sits at coordinate i
+
+
+def trilinear_at(grid: np.ndarray, coordinates) -> np.ndarray:
+    """Trilinear interpolation of a grid (R, R, R) at grid coordinates (N, 3), voxel centre i at
+    coordinate i; beyond the outermost centres, the nearest border value."""
     grid = np.asarray(grid, np.float64)
     r = grid.shape[0]
-    g = np.clip(frame.to_grid(points) - 0.5, 0, r - 1)  # centre i sits at coordinate i
+    g = np.clip(np.asarray(coordinates, np.float64), 0, r - 1)
     i0 = np.minimum(np.floor(g).astype(np.int64), r - 2)
     t = g - i0
     out = np.zeros(len(g))
