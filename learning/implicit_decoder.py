@@ -68,6 +68,8 @@ GENERATION_SHARE = (0.15, 0.4)  # how far a code moves towards its partner (near
 # runs only where the grid at half the resolution says the surface is within FINE_BAND truncations.
 COARSE_MIN_RESOLUTION = 24
 FINE_BAND = 0.5
+# `fit`'s progress: the share of it the search for each class's mirror planes takes before the first epoch.
+SYMMETRY_PROGRESS_SHARE = 0.1
 
 
 def _torch():
@@ -283,8 +285,10 @@ class ImplicitSDF:
         training resolution (the PCA base and the symmetry planes; `pieces` and `references` are
         set by the caller, from shapespace). validation: (grids, known masks) of held-out shapes,
         completed every `check_every` epochs with `check_steps` refinement steps; the best state by
-        mean IoU is kept and training stops after `patience` checks without improvement. progress(fraction, message) after every epoch; should_stop() before
-        every batch (the best state so far is kept)."""
+        mean IoU is kept and training stops after `patience` checks without improvement.
+        progress(fraction, message) after each shape searched for the class's mirror planes (the first
+        SYMMETRY_PROGRESS_SHARE of the fraction) and after every epoch; should_stop() after the planes
+        and before every batch (the best state so far is kept)."""
         torch = _torch()
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
@@ -296,7 +300,13 @@ class ImplicitSDF:
         if len(np.unique(labels)) < 1 or n < 1:
             raise ValueError("The implicit decoder needs at least one training shape")
         self.symmetry = symmetry_axes(grids, labels, classes)
-        self.symmetry_normals = class_symmetry_normals(grids, labels, classes, self.frame[3] / self.frame[4])
+        # The mirror planes take the first tenth of the progress: seconds to a minute before the first epoch
+        planes_progress = None if progress is None else (lambda fraction, message: progress(
+            SYMMETRY_PROGRESS_SHARE * fraction, message))
+        self.symmetry_normals = class_symmetry_normals(grids, labels, classes, self.frame[3] / self.frame[4],
+                                                       progress=planes_progress, class_names=self.conditions.classes)
+        if should_stop is not None and should_stop():
+            return FitReport(0, 0, 0.0, [], [], "cancelled")
         self.code_labels = labels.copy()
         device = torch.device(self.device)
         initial = self._set_linear_space(grids, seed)
@@ -343,7 +353,8 @@ class ImplicitSDF:
             scheduler.step()
             losses.append(total / steps_per_epoch)
             if progress is not None:
-                progress(epoch / epochs, f"epoch {epoch}/{epochs}, loss {losses[-1]:.4f}")
+                progress(SYMMETRY_PROGRESS_SHARE + (1 - SYMMETRY_PROGRESS_SHARE) * epoch / epochs,
+                         f"epoch {epoch}/{epochs}, loss {losses[-1]:.4f}")
             last = epoch == epochs
             if validation is not None and (epoch % check_every == 0 or last):
                 self.codes = codes.detach().cpu().numpy()
@@ -460,24 +471,46 @@ class ImplicitSDF:
         if fine_band is None:
             values = self.decode_points(codes, condition_vectors, self.grid_points(r))
             return values.reshape((-1,) + (r,) * 3).astype(np.float32)
+        return self._grid_decoder(codes, condition_vectors, fine_band)(r, coarse)
+
+    def _grid_decoder(self, codes, condition_vectors, fine_band: float = FINE_BAND):
+        """decode_grid in two steps: the codes' fields (the network's code-only part: a linear layer
+        and two transposed convolutions, about a third of a 32³ decode) once, then a function
+        `decode(resolution, coarse=None, look=None)` giving decode_grid's grids from them as often as
+        asked — generate's screening decodes a candidate at 32³ and, when that passes, at 64³ from it.
+        `look` (one code only): a function of the coarse-to-fine estimate (the coarse grid upsampled,
+        scene units, what the grid holds away from the surface) that says whether to go on; when it
+        says no, decode returns None without running the decoder near the surface (most of a 64³
+        decode)."""
         torch = _torch()
         device = torch.device(self.device)
         self.net.eval()
         codes = torch.as_tensor(np.asarray(codes, np.float32), device=device).reshape(-1, self.latent)
         conditions = torch.as_tensor(np.asarray(condition_vectors, np.float32), device=device).reshape(len(codes), -1)
-        out = np.empty((len(codes), r, r, r), np.float32)
         with torch.no_grad():
             linear, features = self.net.fields(codes, conditions)
-            for b in range(len(codes)):
-                start = None if coarse is None else torch.as_tensor(np.asarray(coarse[b], np.float32) / self.truncation,
-                                                                     device=device)
-                grid = self._decoded_cube((linear[b:b + 1], features[b:b + 1]), r, float(fine_band), start)
-                out[b] = (grid * self.truncation).cpu().numpy()
-        return out
 
-    def _decoded_cube(self, fields, resolution: int, fine_band: float, coarse=None, chunk: int = 65536):
+        def decode(resolution: int, coarse=None, look=None) -> np.ndarray | None:
+            r = int(resolution)
+            if look is not None and len(codes) != 1:
+                raise ValueError(f"A look at the estimate decodes one code at a time, not {len(codes)}")
+            out = np.empty((len(codes), r, r, r), np.float32)
+            with torch.no_grad():
+                for b in range(len(codes)):
+                    start = None if coarse is None else torch.as_tensor(
+                        np.asarray(coarse[b], np.float32) / self.truncation, device=device)
+                    grid = self._decoded_cube((linear[b:b + 1], features[b:b + 1]), r, float(fine_band), start, look)
+                    if grid is None:
+                        return None
+                    out[b] = (grid * self.truncation).cpu().numpy()
+            return out
+
+        return decode
+
+    def _decoded_cube(self, fields, resolution: int, fine_band: float, coarse=None, look=None, chunk: int = 65536):
         """(R, R, R) torch tensor of one code's decoded field / truncation at the voxel centres (see
-        decode_grid); `coarse` the same at R/2 when known."""
+        decode_grid); `coarse` the same at R/2 when known; `look` as in _grid_decoder (None back when
+        it refuses the estimate)."""
         torch = _torch()
         interpolate = torch.nn.functional.interpolate
         r = int(resolution)
@@ -486,9 +519,12 @@ class ImplicitSDF:
                 coarse = self._decoded_cube(fields, r // 2, fine_band)
             estimate = interpolate(coarse[None, None], size=(r, r, r), mode="trilinear", align_corners=False)
             row = estimate.reshape(-1).clamp(-1, 1)
+            if look is not None and not look((row * self.truncation).reshape(r, r, r).cpu().numpy()):
+                return None
             where = torch.nonzero(row.abs() < fine_band).squeeze(1)
         else:  # the linear base at the voxel centres (what grid_sample reads there, border alike)
-            base = interpolate(fields[0], size=(r, r, r), mode="trilinear", align_corners=False).reshape(-1)
+            base = (fields[0].reshape(-1) if tuple(fields[0].shape[2:]) == (r, r, r) else  # its own grid: as is
+                    interpolate(fields[0], size=(r, r, r), mode="trilinear", align_corners=False).reshape(-1))
             row = base.clamp(-1, 1)
             where = torch.nonzero(base.abs() < 0.95).squeeze(1)
         axis = torch.as_tensor(((np.arange(r) + 0.5) / r * 2 - 1).astype(np.float32), device=row.device)

@@ -11,8 +11,8 @@ shapes and the 64³ figures are scripts/bench_generation.py's."""
 import numpy as np
 import pytest
 
-from learning.generation_checks import (check_grid, class_support, closest_copy, inside_pieces, nearest_class,
-                                        surface_points)
+from learning.generation_checks import (check_grid, class_support, closest_copy, footprint_blobs, inside_pieces,
+                                        nearest_class, surface_points)
 
 
 def _table(legs=((0, 0), (0, 1), (1, 0), (1, 1)), leg_bottom=2, gap=0, shift=0, resolution=32):
@@ -60,6 +60,111 @@ def test_feet_count_what_the_class_stands_on():
     two = check_grid(_table(legs=((0, 0), (1, 1))), support, check_feet=True)
     assert two.feet[4] == 2 and not two.passed and "2 separate parts" in " ".join(two.reasons)
     assert check_grid(_table(), support, check_feet=True).passed
+
+
+def test_footprints_counted_together_are_counted_each():
+    """footprint_counts labels several slabs' footprints on one canvas: no blob may leak into the next."""
+    from learning.generation_checks import footprint_counts
+
+    four, two = _table() < 0, _table(legs=((0, 0), (1, 1))) < 0
+    speck = four.copy()
+    speck[2, 28, 2:4] = True  # one footprint cell beside 4 legs' 9 each: a speck, no foot
+    full = np.ones((8, 8, 3), bool)  # footprints filled to their edges, side by side: one blob each
+    slabs = [four[:, :, 2:6], two[:, :, 2:6], speck[:, :, 2:6], four[:, :, 25:], full, full, four[:, :, 20:23]]
+    axes = [2, 2, 2, 2, 1, 2, 2]
+    assert footprint_counts(slabs, axes) == [4, 2, 4, 0, 1, 1, 1]
+    assert [footprint_blobs(s, a) for s, a in zip(slabs, axes)] == [4, 2, 4, 0, 1, 1, 1]
+
+
+def test_closest_copy_is_the_inside_iou():
+    references = np.stack([_table(legs=()), _table(shift=2, leg_bottom=4)])
+    a, b = _table() < 0, references < 0
+    iou = ((a & b).sum(axis=(1, 2, 3)) / (a | b).sum(axis=(1, 2, 3))).max()
+    assert 0.3 < iou < 0.9
+    assert closest_copy(_table(), references) == pytest.approx(iou, abs=1e-12)
+    assert closest_copy(_table(), np.zeros((0, 32, 32, 32))) == 0.0
+
+
+class _TableModel:
+    """Stands in for ImplicitSDF in screened_grids: code c decodes to table variant c (0: four legs,
+    1: no legs, 2: four legs at 32³ with one cut loose at 64³ — a part thinner than a coarse voxel),
+    at 32³ (its training resolution) and 64³; the class's training shapes are four-legged tables
+    shifted a voxel either way. Counts what it decodes."""
+
+    frame = np.array([0.0, 0.0, 0.0, 1.0, 32.0])
+
+    def __init__(self):
+        self.decoded = []
+
+    @staticmethod
+    def grid(code, resolution):
+        coarse = _table(legs=()) if code == 1 else _table()
+        fine = coarse.repeat(2, 0).repeat(2, 1).repeat(2, 2)
+        if code == 2:
+            fine[16:22, 16:22, 34:40] = 1  # leg (0, 0) cut below the top
+        return coarse if resolution == 32 else fine
+
+    def surface_level(self):
+        return 0.0
+
+    def training_grids(self, classes, resolution):
+        grids = np.stack([_table(shift=s) for s in (-1, 1)])
+        return (grids if resolution == 32 else grids.repeat(2, 1).repeat(2, 2).repeat(2, 3)), np.zeros(2, int)
+
+    def _grid_decoder(self, code, vector):
+        c = int(code[0, 0])
+
+        def decode(resolution, coarse=None, look=None):
+            if look is not None:  # the estimate: the coarse grid upsampled (code 3: its leg already loose)
+                estimate = self.grid(2 if c == 3 else c, 32).repeat(2, 0).repeat(2, 1).repeat(2, 2)
+                if c == 3:
+                    estimate[16:22, 16:22, 34:40] = 1
+                self.decoded.append((c, "estimate"))
+                if not look(estimate):
+                    return None
+            self.decoded.append((c, resolution))
+            return self.grid(2 if c == 3 else c, resolution)[None]
+        return decode
+
+
+def _drawing(codes):
+    remaining = list(codes)
+
+    def draw(n):
+        taken, remaining[:] = remaining[:n], remaining[n:]
+        return np.array(taken, float)[:, None]
+    return draw
+
+
+def test_screening_decodes_candidates_only_until_enough_pass():
+    from learning.generation_checks import screened_grids
+
+    model = _TableModel()
+    stats = {}
+    # Round 1 draws one (no legs: fails at 32³); round 2 draws two: the first passes at 32³, on its
+    # 64³ estimate and at 64³, so the second is never decoded.
+    out = screened_grids(model, 0, np.zeros(1), _drawing([1, 0, 2]), 1, 64, stats=stats)
+    assert np.array_equal(out[0], model.grid(0, 64))
+    assert model.decoded == [(1, 32), (0, 32), (0, "estimate"), (0, 64)]
+    assert stats == {"drawn": 3, "decoded": 2, "estimate_failed": 0, "fine": 1, "passed": 1, "wanted": 1}
+    # A leg cut loose between the coarse voxels: seen at 64³ (code 2), or already on the estimate
+    # (code 3: never decoded at 64³); the next candidate is taken.
+    model, stats = _TableModel(), {}
+    out = screened_grids(model, 0, np.zeros(1), _drawing([2, 3, 0, 0, 0]), 1, 64, stats=stats)
+    assert np.array_equal(out[0], model.grid(0, 64))
+    assert model.decoded == [(2, 32), (2, "estimate"), (2, 64), (3, 32), (3, "estimate"),
+                             (0, 32), (0, "estimate"), (0, 64)]
+    assert stats["estimate_failed"] == 1 and stats["fine"] == 2 and stats["passed"] == 1
+    # Nothing passes in 4 rounds (1 + 2 + 2 + 2 drawn): the least bad fills in — one failing at 64³,
+    # then one failing on its estimate, before any failing at 32³.
+    model = _TableModel()
+    out = screened_grids(model, 0, np.zeros(1), _drawing([1, 3, 1, 2, 1, 1, 1, 0]), 1, 64, rounds=4)
+    assert np.array_equal(out[0], model.grid(2, 64))
+    assert model.decoded == [(1, 32), (3, 32), (3, "estimate"), (1, 32), (2, 32), (2, "estimate"), (2, 64),
+                             (1, 32), (1, 32), (1, 32)]
+    model = _TableModel()
+    out = screened_grids(model, 0, np.zeros(1), _drawing([1, 3, 1, 1, 1, 1, 1, 0]), 1, 64, rounds=4)
+    assert np.array_equal(out[0], model.grid(2, 64)) and model.decoded[-1] == (3, 64)  # decoded from its 32³ grid
 
 
 def test_occupancy_grids_clean_to_one_piece_without_specks():

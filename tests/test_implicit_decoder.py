@@ -71,9 +71,11 @@ def trained():
     conditions = Conditions.fit(labels, np.zeros((len(labels), 0)), list(FAMILIES), [])
     vectors = conditions.vectors(labels, np.zeros((len(labels), 0)))
     model = ImplicitSDF.create(conditions, data.frame, data.truncation, latent=32, seed=0)
+    said = []
     report = model.fit(data.points, data.distances, data.labels, vectors, data.grids, epochs=30,
                        batch_shapes=12, points_per_shape=512, validation=(check.grids, check_known),
-                       check_every=10, patience=2)
+                       check_every=10, patience=2, progress=lambda f, m: said.append((f, m)))
+    report.said = said
     model.references = references
     model.pieces = np.array([typical_piece_count(data.grids[data.labels == k], data.frame.low, data.frame.pitch)
                              for k in range(len(FAMILIES))])
@@ -104,6 +106,12 @@ def _chamfer(a, b):
 def test_training_converges_and_reproduces_the_training_shapes(trained):
     model, data, report = trained["model"], trained["data"], trained["report"]
     assert report.losses[-1] < report.losses[0]
+    # progress: the mirror-plane search first (its own steps, the first tenth), then every epoch
+    fractions = [f for f, _ in report.said]
+    assert fractions == sorted(fractions) and report.said[0][1].startswith("finding the mirror planes of ")
+    planes = [f for f, m in report.said if m.startswith("finding")]
+    assert len(planes) >= 3 and planes[-1] == pytest.approx(0.1)
+    assert report.said[len(planes)][1].startswith("epoch 1/30")
     assert [epoch for epoch, _ in report.validation][:2] == [10, 20]  # held-out completion watched
     assert report.best_epoch == max(report.validation, key=lambda check: check[1])[0]
     decoded = model.decode_grid(model.codes[::5], trained["vectors"][::5], RESOLUTION)
@@ -209,12 +217,12 @@ def test_complete_shape_poses_a_cut_roughened_mesh_as_the_model_was_trained(trai
     mesh is posed like the training shapes (solid and surface poses, the class references' best axis
     turn), then placed as a part of a whole (place_partial: tilt, scale and shift by the soft IoU of
     the known voxels with the class's decoded training shapes), completed with what is there kept as
-    it is at the output resolution, and turned back into the mesh's own frame. Measured here: IoU with
-    the whole shape 0.50-0.52 (0.17-0.83) at 48³, 0.54 at 64³; before (the cut shape's own pose, the
-    known part re-made at the model's grid) 0.32. NOT GOOD YET: below what was left (0.63): even in
-    the whole shape's true pose the completion scored 0.46 — the decoder's guesses in the box add
-    about as much wrong volume as right, and the model's cube (sized for airplanes) meshes a chair's
-    legs coarsely. The bars keep what was gained."""
+    it is, and turned back into the mesh's own frame; the result keeps the cut mesh's own faces and adds
+    a patch where the model is sure. Measured here at 48³: IoU with the whole shape 0.612 (0.39-0.93),
+    the cut mesh itself voxelised the same way 0.612 — this small unaligned model is sure of next to
+    nothing at a 40% cut (its guesses in the box add about as much wrong volume as right), so the
+    patch is mostly empty and the note says so; the whole's inside outside the box is 0.632. Remeshing
+    what was there (the old result) scored 0.50-0.52: it lost thin parts."""
     from shapespace.mesh_arrays import MeshArrays
     from shapespace.signed_distance import robust_solid
     from shapespace.voxels import common_frame, voxelize
@@ -222,7 +230,7 @@ def test_complete_shape_poses_a_cut_roughened_mesh_as_the_model_was_trained(trai
     complete = addon.operators.volumes.volumetric_support.complete_implicit
     model = trained["model"]
     meshes, labels = _hard_shapes(HELD_OUT, 100)
-    made, left = [], []
+    made, alone, left = [], [], []
     for mesh, label in zip(meshes, labels):
         vertices, triangles = mesh.vertices.astype(np.float64), mesh.triangles
         low_corner, high_corner = vertices.min(axis=0), vertices.max(axis=0)
@@ -243,11 +251,14 @@ def test_complete_shape_poses_a_cut_roughened_mesh_as_the_model_was_trained(trai
         truth = robust_solid(vertices, triangles, frame)  # a roughened mesh's inside (flipped faces, holes)
         guess = voxelize(completed.vertices, completed.triangles, frame)
         made.append((truth & guess).sum() / max((truth | guess).sum(), 1))
+        as_cut = voxelize(cut.vertices, cut.triangles, frame)
+        alone.append((truth & as_cut).sum() / max((truth | as_cut).sum(), 1))
         known = truth.copy()
         centres = np.stack(np.meshgrid(*[frame.centres(a) for a in range(3)], indexing="ij"), axis=-1)
         known[np.all((centres >= low) & (centres <= high), axis=-1)] = False
         left.append(known.sum() / max(truth.sum(), 1))
     print(f"COMPLETE_SHAPE cut roughened meshes: completed IoU {np.round(made, 2)} mean {np.mean(made):.3f}; "
-          f"what was left {np.mean(left):.3f}")
+          f"the cut mesh itself {np.mean(alone):.3f}; what was left {np.mean(left):.3f}")
     assert len(made) == len(meshes)  # the placement keeps thin parts: none refused (two were before)
-    assert np.mean(made) > 0.42 and min(made) > 0.1
+    assert np.mean(made) > 0.58 and min(made) > 0.3  # 0.612, 0.39 measured (0.50, 0.17 when remeshed)
+    assert np.all(np.array(made) >= np.array(alone) - 0.005), (made, alone)  # a patch never costs what is there

@@ -34,11 +34,17 @@ def _symmetric_shape(seed, mirrored=True):
 
 
 def test_class_normal_found_from_whole_shapes():
-    grids = np.array([_symmetric_shape(s) for s in range(3)])
-    normals = class_symmetry_normals(grids, np.zeros(3, int), 1, pitch=1.0)
+    grids = np.array([_symmetric_shape(s) for s in range(3)] * 2)
+    said = []
+    normals = class_symmetry_normals(grids, np.repeat([0, 1], 3), 2, pitch=1.0,
+                                     progress=lambda f, m: said.append((f, m)), class_names=["vase", "urn"])
+    assert np.allclose(normals[0], normals[1])
     found = normals[0][np.linalg.norm(normals[0], axis=1) > 0]
     assert len(found) >= 1
     assert abs(found[0] @ NORMAL) > np.cos(np.radians(3)), found  # within 3° of the tilted plane
+    # a step of progress per shape searched (Learn Volumes showed none for up to minutes)
+    assert [f for f, _ in said] == [(i + 1) / 6 for i in range(6)]
+    assert said[-1][1] == "finding the mirror planes of urn (shape 6 of 6)"
 
 
 def test_cut_half_filled_from_the_known_half():

@@ -39,7 +39,9 @@ def trained():
     conditions = Conditions.fit(labels[~held], attributes[~held], list(FAMILIES), names)
     vectors = conditions.vectors(labels, attributes)
     vae = VoxelVAE.create(conditions, RESOLUTION, seed=0)
-    result = vae.fit(grids[~held], labels[~held], vectors[~held], epochs=60)
+    # 40 epochs: 19/20 nearest their class, completion 0.723 against the logistic's 0.694 (60: 0.727, a
+    # third longer)
+    result = vae.fit(grids[~held], labels[~held], vectors[~held], epochs=40)
     assert result.ok, result.message
     logistic = VoxelLogistic.create(conditions, RESOLUTION)
     logistic.fit(grids[~held], vectors[~held], epochs=150)

@@ -5,14 +5,16 @@ The shape and the box are read on the main thread; voxelising (the known part: w
 the box encloses, decided by rays that never cross the box), the completion and the surface run as
 a background job (progress, Esc or Cancel); the new object is written only when it has finished. With
 an implicit model the known part is the shape's signed distances outside the box (grown by one
-truncation) in the model's pose, the code is refined step by step (the progress), and the surface is
-decoded at Resolution³ and cleaned (volumetric_support.complete_implicit)."""
+truncation) in the model's pose, the code is refined step by step (the progress), and what the model
+adds is made at Resolution³: with Keep Original Faces (the default) the shape's own faces as they are
+plus a closed patch overlapping them at the cut, else the whole shape remeshed as one closed surface
+(volumetric_support.complete_implicit)."""
 
 from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import IntProperty
+from bpy.props import BoolProperty, IntProperty
 from mathutils import Vector
 
 from ..background_jobs import Job, JobOperator, StepReporter
@@ -65,9 +67,11 @@ class CompletionJob(Job):
     """Voxelises the partial shape, completes it with the volumetric model and extracts the surface
     (off the main thread: numpy and torch), then writes the new object in `apply`."""
 
-    def __init__(self, entry, path, shape_obj, region, shape, low, high, smoothing: int, resolution: int = 64):
+    def __init__(self, entry, path, shape_obj, region, shape, low, high, smoothing: int, resolution: int = 64,
+                 keep_faces: bool = True):
         self.model_file, self.path, self.shape, self.low, self.high = entry.filepath, path, shape, low, high
         self.resolution = resolution  # an implicit model's decoding grid
+        self.keep_faces = keep_faces  # an implicit model: the shape's own faces plus a patch, not a remesh
         self.shape_name, self.region_name, self.smoothing = shape_obj.name, region.name, smoothing
         self.matrix = shape_obj.matrix_world.copy()
         self.label = f"Complete '{shape_obj.name}'"
@@ -81,7 +85,8 @@ class CompletionJob(Job):
             category = self.shape.attributes.get("category")
             done = complete_implicit(model, metadata, self.shape, self.shape_name, self.low, self.high,
                                      self.region_name, category if isinstance(category, str) else None,
-                                     steps.phase(0.05, 1.0), should_stop, resolution=self.resolution)
+                                     steps.phase(0.05, 1.0), should_stop, resolution=self.resolution,
+                                     keep_faces=self.keep_faces)
             if done is None:
                 return None
             mesh, label, filled, note = done
@@ -125,8 +130,11 @@ class CompletionJob(Job):
             obj.matrix_world = matrix
             obj.location = obj.location + Vector((1.3 * result["size"], 0.0, 0.0))
         self.applied = True
-        made = result.get("note") or f"the model made {100 * result['filled']:.0f}% of its volume"
-        return 'INFO', (f"Completed '{self.shape_name}' as a {result['category']} into '{obj.name}'; {made}, inside "
+        done = f"Completed '{self.shape_name}' as a {result['category']} into '{obj.name}'"
+        if result.get("note"):  # an implicit model's note names the region and says what was kept and added
+            # a copy with nothing added is not what was asked for: said as a warning
+            return 'INFO' if result["filled"] > 0 else 'WARNING', f"{done}; {result['note']}"
+        return 'INFO', (f"{done}; the model made {100 * result['filled']:.0f}% of its volume, inside "
                         f"'{self.region_name}'")
 
 
@@ -141,6 +149,10 @@ class DESIGN_SPACE_OT_complete_volumetric(JobOperator, bpy.types.Operator):
                            min=0, max=100)
     resolution: IntProperty(name="Resolution", description="The grid an implicit model is decoded at (occupancy "
                             "models use their own)", default=64, min=16, max=128)
+    keep_faces: BoolProperty(name="Keep Original Faces", description="An implicit model: keep the shape's own "
+                             "faces exactly as they are and add only a patch for the missing part (overlapping them "
+                             "at the cut). Off: remesh the whole shape as one closed surface at Resolution (thin "
+                             "parts may be lost)", default=True)
 
     def job(self, context) -> CompletionJob:
         entry, path = active_volumetric_path(context)
@@ -153,4 +165,4 @@ class DESIGN_SPACE_OT_complete_volumetric(JobOperator, bpy.types.Operator):
             raise ValueError(f"'{region.name}' hides all of '{shape_obj.name}': nothing is left to complete from; "
                              "make the box cover only the missing part")
         return CompletionJob(entry, path, shape_obj, region, read_shape(shape_obj), low, high, self.smoothing,
-                             self.resolution)
+                             self.resolution, self.keep_faces)

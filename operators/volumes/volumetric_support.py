@@ -253,12 +253,13 @@ def standing_on_ground(mesh):
 
 
 def complete_implicit(model, metadata, shape, name: str, low, high, region_name: str, category: str | None,
-                      progress, should_stop, resolution: int = 64, steps: int = 40):
+                      progress, should_stop, resolution: int = 64, steps: int = 40, keep_faces: bool = True):
     """Complete a shape whose part inside the box [low, high] (its own coordinates) is missing, with an
     implicit model (learning.partial_placement.complete_cut_mesh: pose, placement as a part of a whole,
-    the code fitted to what is there, what is there kept as it is). Returns (mesh, class index, share
-    of the completed volume inside the box, a note on what was added for the report), or None once
-    cancelled. Pure: runs in a job."""
+    the code fitted to what is there; with `keep_faces` the shape's own faces as they are plus a patch
+    of what the model adds, else one closed surface remeshed at `resolution`). Returns (mesh, class
+    index, share of the completed volume inside the box, a note on what was kept and added for the
+    report), or None once cancelled. Pure: runs in a job."""
     done = complete_cut_mesh(model, metadata, shape, name, low, high, region_name, category, progress, should_stop,
-                             resolution=resolution, steps=steps)
+                             resolution=resolution, steps=steps, keep_faces=keep_faces)
     return None if done is None else (done.mesh, done.label, done.filled, done.note)
