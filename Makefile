@@ -22,8 +22,10 @@ $(VENV)/.ready: scripts/requirements.txt
 demo: setup
 	$(PY) scripts/demo.py --output demo_output
 
+# One test file per core (a file's trained fixtures stay in one process); one BLAS thread per process, as
+# two processes on two cores each spinning two threads ran a torch step 30x slower (notes/measured-here).
 test: setup
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest tests -q -p no:cacheprovider -n auto --dist loadfile
 
 bench: setup
 	$(PY) scripts/bench.py --output bench_output

@@ -2,12 +2,23 @@
 that need Blender use the `bpy` fixture, which starts Blender as a module once per process with
 Design Space enabled from this checkout."""
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs files in parallel processes: each its own temp folder, so the leftover checks (no
+    # job folder left behind, tests/test_bad_input.py) see only their own process's jobs; removed at exit
+    _WORKER_TMP = tempfile.mkdtemp(prefix=f"design_space_tests_{os.environ['PYTEST_XDIST_WORKER']}_")
+    os.environ["TMPDIR"] = tempfile.tempdir = _WORKER_TMP
+    atexit.register(shutil.rmtree, _WORKER_TMP, True)
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
