@@ -22,7 +22,8 @@ Also `pose`: how well one class's grids agree after canonical pose (`same_class_
 Measured at the defaults (16 training + 4 held-out shapes per class, 120 epochs, VAE 60; a shared
 2-core machine, 12 minutes), with the held-out shapes' own symmetry planes filling the cut-away part
 from the known field (learning.symmetry_fill; `ImplicitSDF.complete`'s default): completion IoU at
-32³ implicit 0.735, VAE 0.667, logistic 0.590, known part only 0.594; at 64³ (the maps carried to
+32³ implicit 0.735 (0.738 again after the plane search was batched and bounded: the same run
+otherwise), VAE 0.667, logistic 0.590, known part only 0.594; at 64³ (the maps carried to
 64³, filling from the 64³ known field) implicit 0.755, VAE 0.675, logistic 0.614, known part only
 0.610; decoder ceiling 0.375. The first version of the fill (plane scored by |distance| at the
 images, scripts/completion_gap.py) in an otherwise identical run: 0.726 and 0.742. Generation
