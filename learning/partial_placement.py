@@ -506,12 +506,7 @@ def patch_surface(fields: _CutFields, added: np.ndarray, name: str, overlap_voxe
         return None
     if touches.all():
         return patch
-    kept = touches[piece]
-    used = np.zeros(len(patch.vertices), bool)
-    used[triangles[kept].ravel()] = True
-    new_index = np.cumsum(used) - 1
-    return shapespace("mesh_arrays").MeshArrays(name, patch.vertices[used], np.full(int(kept.sum()), 3, np.int32),
-                                                new_index[triangles[kept].ravel()])
+    return shapespace("parts").submesh(patch, touches[piece], name)
 
 
 def with_patch(shape, patch, name: str):
@@ -565,9 +560,7 @@ def faces_outside(shape, low, high, name: str):
     in it (a part marked to be redone) — so kept faces never double it. The shape itself when none is."""
     corners_in = np.all((shape.vertices >= np.asarray(low, np.float32))
                         & (shape.vertices <= np.asarray(high, np.float32)), axis=1)[shape.corner_vertices]
-    starts = np.zeros(shape.face_count, np.int64)
-    np.cumsum(shape.face_sizes[:-1], out=starts[1:])
-    inside = np.logical_and.reduceat(corners_in, starts) if shape.face_count else np.zeros(0, bool)
+    inside = np.logical_and.reduceat(corners_in, shape.loop_starts) if shape.face_count else np.zeros(0, bool)
     if not inside.any():
         return shape, 0
     return shapespace("parts").submesh(shape, ~inside, name), int(inside.sum())
